@@ -1,0 +1,222 @@
+"""The `meetbridge` command line: parse, run, print, and turn errors into exit codes.
+
+Exit codes: 0 ok; 1 something failed (dead-lettered); 2 bad configuration; 3 a vendor refused a
+key; 4 the state database failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from connector import commands
+from connector.errors import AuthError, ConfigError, MeetbridgeError, StoreError, VendorError
+from connector.logs import setup_logging
+from connector.report import print_plan, status_tables, summary_table
+from connector.runtime import Runtime, open_runtime
+from connector.settings import ALL_DIRECTIONS, Settings, load_settings
+from connector.sync.backfill import BackfillHooks, BackfillReport
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Keep MeetMatch and meetergo contacts in step, both ways.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = typer.Option(
+    ..., "--config", "-c", help="TOML config file (see config.example.toml)"
+)
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings(path: Path) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        _fail(2, str(exc))
+
+
+def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Open the runtime, do the work, and map meetbridge's errors to exit codes."""
+
+    async def main() -> T:
+        async with open_runtime(settings) as rt:
+            return await work(rt)
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:
+        _fail(2, str(exc))
+    except AuthError as exc:
+        _fail(3, str(exc))
+    except StoreError as exc:
+        _fail(4, f"{exc}\nFix: check state.url and that the database is reachable")
+    except VendorError as exc:
+        _fail(1, str(exc))
+    except MeetbridgeError as exc:
+        _fail(1, str(exc))
+
+
+class _ProgressHooks(BackfillHooks):
+    """A progress bar on a terminal, plain lines otherwise (logs, CI)."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._task: Any = None
+        self._name = ""
+        self._done = 0
+        self._total = 0
+        super().__init__(phase=self._phase, advance=self._advance)
+
+    def _phase(self, name: str, total: int) -> None:
+        self._name, self._done, self._total = name, 0, total
+        if self._progress is None:
+            err.print(f"{name}: {total} to go", highlight=False)
+            return
+        if self._task is not None:
+            self._progress.update(self._task, visible=False)
+        self._task = self._progress.add_task(name, total=total or None)
+
+    def _advance(self, n: int) -> None:
+        self._done += n
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, n)
+        elif self._total and self._done % 500 < n:
+            err.print(f"{self._name}: {self._done}/{self._total}", highlight=False)
+
+
+@app.command()
+def backfill(
+    config: Path = ConfigOption,
+    direction: list[str] = typer.Option(
+        None,
+        "--direction",
+        help="Only this direction (repeatable): " + ", ".join(ALL_DIRECTIONS),
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
+    log_level: str = typer.Option("WARNING", "--log-level"),
+) -> None:
+    """One-shot full sync, both ways (or one). Safe to rerun; resumes after a crash."""
+    setup_logging(log_level)
+    for name in direction or []:
+        if name not in ALL_DIRECTIONS:
+            _fail(2, f"--direction {name!r}: use one of {', '.join(ALL_DIRECTIONS)}")
+    settings = _settings(config)
+    bar = (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        if err.is_terminal
+        else None
+    )
+    hooks = _ProgressHooks(bar)
+
+    async def work(rt: Runtime) -> BackfillReport:
+        return await commands.backfill(
+            rt, directions=list(direction or []), dry_run=dry_run, hooks=hooks
+        )
+
+    if bar is not None:
+        with bar:
+            report = _run(settings, work)
+    else:
+        report = _run(settings, work)
+    if dry_run:
+        print_plan(console, report.plans)
+    console.print(summary_table(report.summary, "dry run" if dry_run else "backfill summary"))
+    if report.summary.failed:
+        err.print(
+            f"{report.summary.failed} write(s) failed; they are in the dead-letter table: "
+            "see `meetbridge status`, retry with `meetbridge replay`",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    config: Path = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Links, skipped records by reason, dead letters, last runs."""
+    setup_logging("WARNING")
+    facts = _run(_settings(config), commands.status)
+    if as_json:
+        sys.stdout.write(json.dumps(facts, indent=2, default=str) + "\n")
+        return
+    for table in status_tables(facts):
+        console.print(table)
+    ambiguous = [s for s in facts["skipped"] if s["reason"] == "ambiguous_match"]
+    for skip in ambiguous:
+        console.print(
+            f"ambiguous: {skip['side']} {skip['record_id']} <{skip['email']}>: {skip['detail']}",
+            highlight=False,
+        )
+
+
+@app.command()
+def replay(
+    ids: list[int] = typer.Argument(None, help="Dead-letter ids; none: every open one."),
+    config: Path = ConfigOption,
+) -> None:
+    """Re-run dead letters."""
+    setup_logging("WARNING")
+    result = _run(_settings(config), lambda rt: commands.replay(rt, list(ids or [])))
+    for letter_id in result.replayed:
+        console.print(f"replayed dead letter {letter_id}")
+    for letter_id, why in result.failed.items():
+        err.print(f"dead letter {letter_id} failed again: {why}", highlight=False)
+    if not result.replayed and not result.failed:
+        console.print("no open dead letters")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(config: Path = ConfigOption) -> None:
+    """Verify both keys, the state database and the config (exit 2 bad config, 3 auth)."""
+    setup_logging("WARNING")
+    results = _run(_settings(config), commands.check)
+    for name, verdict in results.items():
+        console.print(f"{name}: {verdict}", highlight=False)
+
+
+@app.command()
+def demo(
+    meetergo_contacts: int = typer.Option(300, "--meetergo", help="Seeded meetergo contacts."),
+    meetmatch_contacts: int = typer.Option(120, "--meetmatch", help="Seeded MeetMatch contacts."),
+) -> None:
+    """Start the bundled sandbox with seeded data, run a backfill, print the summary."""
+    from connector.demo import run_demo
+
+    setup_logging("WARNING")
+    code = asyncio.run(run_demo(console, meetergo_contacts, meetmatch_contacts))
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Rate budgets: a smooth pace with a small burst, shared by every request made with one key.
+
+A token bucket refills at `requests_per_minute / 60` tokens a second up to `burst` tokens; each
+request takes one. Waiters are served in arrival order. After a 429 the whole budget pauses for
+the vendor's `Retry-After`, because every request with that key would be refused just the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+class RateBudget:
+    """An async token bucket; `acquire()` returns once a request may be sent."""
+
+    def __init__(
+        self,
+        requests_per_minute: float,
+        burst: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if requests_per_minute <= 0 or burst < 1:
+            raise ValueError("requests_per_minute must be > 0 and burst >= 1")
+        self.rate = requests_per_minute / 60.0
+        self.capacity = float(burst)
+        self._clock = clock
+        self._tokens = self.capacity
+        self._last = clock()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.acquired = 0
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    def wait_time(self) -> float:
+        """Seconds until the next token is free (0 when one is free now); takes nothing."""
+        now = self._clock()
+        self._refill(now)
+        pause = max(0.0, self._paused_until - now)
+        if self._tokens >= 1:
+            return pause
+        return max(pause, (1 - self._tokens) / self.rate)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                delay = self.wait_time()
+                if delay <= 0:
+                    self._tokens -= 1
+                    self.acquired += 1
+                    return
+                await asyncio.sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for `seconds` (the vendor said 429 with Retry-After)."""
+        now = self._clock()
+        self._paused_until = max(self._paused_until, now + seconds)
+        # The bucket's saved-up burst is void too: the vendor counts differently than we did.
+        self._refill(now)
+        self._tokens = min(self._tokens, 0.0)

@@ -1,0 +1,67 @@
+"""The one retry policy: which errors are retried, how often, how long to wait.
+
+Only `RetryableError` is retried (never bare `Exception`); attempts and total time are bounded;
+waits grow exponentially with jitter; a 429's `Retry-After` is honoured as the wait. Tests build a
+policy with zero waits. `UncertainWriteError` is retried only for idempotent requests: repeating a
+non-idempotent create whose answer was lost could create the record twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from connector.errors import RateLimitedError, RetryableError, UncertainWriteError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    max_seconds: float = 120.0
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+
+    @classmethod
+    def no_wait(cls, attempts: int = 5) -> RetryPolicy:
+        """For tests: retry at once, as often as in production."""
+        return cls(attempts=attempts, max_seconds=60.0, initial_wait=0.0, max_wait=0.0)
+
+    async def run(self, call: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+        def should_retry(exc: BaseException) -> bool:
+            if isinstance(exc, UncertainWriteError):
+                return idempotent
+            return isinstance(exc, RetryableError)
+
+        jitter = wait_random_exponential(multiplier=self.initial_wait, max=self.max_wait)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                # The budget itself is paused for this long; waiting here too keeps order.
+                return min(exc.retry_after, max(self.max_seconds, 1.0))
+            if self.initial_wait <= 0:
+                return 0.0
+            return float(jitter(state))
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(should_retry),
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_seconds),
+            wait=wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover

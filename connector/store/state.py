@@ -1,0 +1,434 @@
+"""The state store: every query meetbridge makes, behind plain Python types.
+
+This package is the only code that imports SQLAlchemy; callers get `Link`, `DeadLetter` and
+dicts, and SQLAlchemy errors leave as `StoreError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connector.errors import StoreError
+from connector.store import tables as t
+from connector.store.database import migrate, open_engine
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Link:
+    email: str
+    meetmatch_id: str | None = None
+    meetergo_id: str | None = None
+    meetmatch_hash: str | None = None
+    meetergo_hash: str | None = None
+    origin: str = "both"
+    state: str = "active"
+    id: int | None = None
+
+    def but(self, **changes: Any) -> Link:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    target: str
+    operation: str
+    source_side: str
+    source_id: str
+    email: str | None
+    payload: dict[str, Any]
+    error: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Skip:
+    side: str
+    record_id: str
+    email: str | None
+    reason: str
+    detail: str | None
+
+
+_LINK_COLUMNS = (
+    "email",
+    "meetmatch_id",
+    "meetergo_id",
+    "meetmatch_hash",
+    "meetergo_hash",
+    "origin",
+    "state",
+)
+
+
+def _new_id(result: Any) -> int:
+    """The primary key an INSERT just made."""
+    return int(result.inserted_primary_key[0])
+
+
+def _link(row: Any) -> Link:
+    return Link(id=row.id, **{name: getattr(row, name) for name in _LINK_COLUMNS})
+
+
+class Store:
+    """Async access to the state database; `await Store.open(url)` migrates first."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        import asyncio
+
+        try:
+            # Alembic is synchronous; keep the event loop free while it runs.
+            await asyncio.to_thread(migrate, url)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the state database: {exc}") from exc
+        return cls(open_engine(url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; SQLAlchemy errors leave as StoreError after the rollback."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"state database: {exc.__class__.__name__}: {exc}") from exc
+
+    async def ping(self) -> None:
+        async with self.tx() as conn:
+            await conn.execute(select(1))
+
+    # --- links -----------------------------------------------------------------------------
+
+    async def all_links(self) -> list[Link]:
+        async with self.tx() as conn:
+            rows = await conn.execute(select(t.links))
+            return [_link(row) for row in rows]
+
+    async def find_link(
+        self,
+        *,
+        email: str | None = None,
+        meetmatch_id: str | None = None,
+        meetergo_id: str | None = None,
+    ) -> Link | None:
+        """The link holding any of the given keys (ids first: the link is the truth)."""
+        async with self.tx() as conn:
+            for column, value in (
+                (t.links.c.meetmatch_id, meetmatch_id),
+                (t.links.c.meetergo_id, meetergo_id),
+                (t.links.c.email, email),
+            ):
+                if value is None:
+                    continue
+                row = (await conn.execute(select(t.links).where(column == value))).first()
+                if row is not None:
+                    return _link(row)
+        return None
+
+    async def save_link(self, link: Link) -> Link:
+        """Insert or update a link (by id, else by email) and return it with its id."""
+        values = {name: getattr(link, name) for name in _LINK_COLUMNS}
+        now = utcnow()
+        async with self.tx() as conn:
+            link_id = link.id
+            if link_id is None:
+                existing = (
+                    await conn.execute(select(t.links.c.id).where(t.links.c.email == link.email))
+                ).scalar()
+                link_id = existing
+            if link_id is None:
+                result = await conn.execute(
+                    insert(t.links).values(**values, created_at=now, updated_at=now)
+                )
+                link_id = _new_id(result)
+            else:
+                await conn.execute(
+                    update(t.links).where(t.links.c.id == link_id).values(**values, updated_at=now)
+                )
+        return link.but(id=link_id)
+
+    async def link_counts(self) -> dict[str, int]:
+        async with self.tx() as conn:
+            total = (await conn.execute(select(func.count()).select_from(t.links))).scalar_one()
+            both = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(t.links)
+                    .where(t.links.c.meetmatch_id.is_not(None), t.links.c.meetergo_id.is_not(None))
+                )
+            ).scalar_one()
+            by_state: dict[str, int] = dict(
+                (
+                    await conn.execute(
+                        select(t.links.c.state, func.count()).group_by(t.links.c.state)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        return {
+            "total": int(total),
+            "both_sides": int(both),
+            **{k: int(v) for k, v in by_state.items()},
+        }
+
+    # --- sightings (MeetMatch people seen at least once) -----------------------------------
+
+    async def record_sightings(
+        self, seen: Iterable[tuple[str, str | None, dict[str, Any]]]
+    ) -> None:
+        """Remember each (meetmatch id, email, payload); a person seen once is never forgotten."""
+        now = utcnow()
+        async with self.tx() as conn:
+            for meetmatch_id, email, payload in seen:
+                done = await conn.execute(
+                    update(t.sightings)
+                    .where(t.sightings.c.meetmatch_id == meetmatch_id)
+                    .values(email=email, payload=payload, last_seen=now)
+                )
+                if done.rowcount == 0:
+                    await conn.execute(
+                        insert(t.sightings).values(
+                            meetmatch_id=meetmatch_id,
+                            email=email,
+                            payload=payload,
+                            settled=False,
+                            first_seen=now,
+                            last_seen=now,
+                        )
+                    )
+
+    async def unsettled_sightings(self) -> list[dict[str, Any]]:
+        async with self.tx() as conn:
+            rows = await conn.execute(
+                select(t.sightings.c.payload).where(t.sightings.c.settled.is_(False))
+            )
+            return [dict(row.payload) for row in rows]
+
+    async def get_sighting(self, meetmatch_id: str) -> dict[str, Any] | None:
+        async with self.tx() as conn:
+            payload = (
+                await conn.execute(
+                    select(t.sightings.c.payload).where(t.sightings.c.meetmatch_id == meetmatch_id)
+                )
+            ).scalar()
+            return dict(payload) if payload is not None else None
+
+    async def settle_sightings(self, meetmatch_ids: Sequence[str]) -> None:
+        if not meetmatch_ids:
+            return
+        async with self.tx() as conn:
+            await conn.execute(
+                update(t.sightings)
+                .where(t.sightings.c.meetmatch_id.in_(list(meetmatch_ids)))
+                .values(settled=True)
+            )
+
+    # --- skipped ---------------------------------------------------------------------------
+
+    async def record_skip(self, skip: Skip) -> None:
+        now = utcnow()
+        async with self.tx() as conn:
+            done = await conn.execute(
+                update(t.skipped)
+                .where(t.skipped.c.side == skip.side, t.skipped.c.record_id == skip.record_id)
+                .values(email=skip.email, reason=skip.reason, detail=skip.detail, last_seen=now)
+            )
+            if done.rowcount == 0:
+                await conn.execute(
+                    insert(t.skipped).values(
+                        side=skip.side,
+                        record_id=skip.record_id,
+                        email=skip.email,
+                        reason=skip.reason,
+                        detail=skip.detail,
+                        first_seen=now,
+                        last_seen=now,
+                    )
+                )
+
+    async def clear_skip(self, side: str, record_id: str) -> None:
+        async with self.tx() as conn:
+            await conn.execute(
+                delete(t.skipped).where(
+                    t.skipped.c.side == side, t.skipped.c.record_id == record_id
+                )
+            )
+
+    async def skipped(self) -> list[Skip]:
+        async with self.tx() as conn:
+            rows = await conn.execute(select(t.skipped).order_by(t.skipped.c.id))
+            return [Skip(r.side, r.record_id, r.email, r.reason, r.detail) for r in rows]
+
+    # --- dead letters ----------------------------------------------------------------------
+
+    async def add_dead_letter(
+        self,
+        *,
+        target: str,
+        operation: str,
+        source_side: str,
+        source_id: str,
+        email: str | None,
+        payload: dict[str, Any],
+        error: str,
+    ) -> int:
+        """Park a failed write; an open one for the same write is updated, not doubled."""
+        now = utcnow()
+        async with self.tx() as conn:
+            existing = (
+                await conn.execute(
+                    select(t.dead_letters.c.id, t.dead_letters.c.attempts).where(
+                        t.dead_letters.c.target == target,
+                        t.dead_letters.c.operation == operation,
+                        t.dead_letters.c.source_side == source_side,
+                        t.dead_letters.c.source_id == source_id,
+                        t.dead_letters.c.resolved_at.is_(None),
+                    )
+                )
+            ).first()
+            if existing is not None:
+                await conn.execute(
+                    update(t.dead_letters)
+                    .where(t.dead_letters.c.id == existing.id)
+                    .values(
+                        payload=payload,
+                        error=error,
+                        attempts=existing.attempts + 1,
+                        updated_at=now,
+                    )
+                )
+                return int(existing.id)
+            result = await conn.execute(
+                insert(t.dead_letters).values(
+                    target=target,
+                    operation=operation,
+                    source_side=source_side,
+                    source_id=source_id,
+                    email=email,
+                    payload=payload,
+                    error=error,
+                    attempts=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return _new_id(result)
+
+    async def open_dead_letters(self, ids: Sequence[int] = ()) -> list[DeadLetter]:
+        query = select(t.dead_letters).where(t.dead_letters.c.resolved_at.is_(None))
+        if ids:
+            query = query.where(t.dead_letters.c.id.in_(list(ids)))
+        async with self.tx() as conn:
+            rows = await conn.execute(query.order_by(t.dead_letters.c.id))
+            return [
+                DeadLetter(
+                    r.id,
+                    r.target,
+                    r.operation,
+                    r.source_side,
+                    r.source_id,
+                    r.email,
+                    dict(r.payload),
+                    r.error,
+                    r.attempts,
+                    r.created_at,
+                )
+                for r in rows
+            ]
+
+    async def resolve_dead_letter(self, letter_id: int) -> None:
+        async with self.tx() as conn:
+            await conn.execute(
+                update(t.dead_letters)
+                .where(t.dead_letters.c.id == letter_id)
+                .values(resolved_at=utcnow())
+            )
+
+    async def resolve_dead_letters(self, source_side: str, source_id: str) -> None:
+        """A record that has now synced closes its open dead letters."""
+        async with self.tx() as conn:
+            await conn.execute(
+                update(t.dead_letters)
+                .where(
+                    t.dead_letters.c.source_side == source_side,
+                    t.dead_letters.c.source_id == source_id,
+                    t.dead_letters.c.resolved_at.is_(None),
+                )
+                .values(resolved_at=utcnow())
+            )
+
+    # --- runs and cursors ------------------------------------------------------------------
+
+    async def start_run(self, kind: str) -> int:
+        async with self.tx() as conn:
+            result = await conn.execute(
+                insert(t.sync_runs).values(kind=kind, started_at=utcnow(), status="running")
+            )
+            return _new_id(result)
+
+    async def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+        async with self.tx() as conn:
+            await conn.execute(
+                update(t.sync_runs)
+                .where(t.sync_runs.c.id == run_id)
+                .values(status=status, finished_at=utcnow(), summary=summary)
+            )
+
+    async def last_runs(self) -> dict[str, dict[str, Any]]:
+        """The newest run of each kind: when it started and ended, and how it went."""
+        async with self.tx() as conn:
+            newest = (
+                select(t.sync_runs.c.kind, func.max(t.sync_runs.c.id).label("id"))
+                .group_by(t.sync_runs.c.kind)
+                .subquery()
+            )
+            rows = await conn.execute(
+                select(t.sync_runs).join(newest, newest.c.id == t.sync_runs.c.id)
+            )
+            return {
+                r.kind: {
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                    "status": r.status,
+                    "summary": r.summary,
+                }
+                for r in rows
+            }
+
+    async def get_cursor(self, name: str) -> str | None:
+        async with self.tx() as conn:
+            return (
+                await conn.execute(select(t.cursors.c.value).where(t.cursors.c.name == name))
+            ).scalar()
+
+    async def set_cursor(self, name: str, value: str) -> None:
+        async with self.tx() as conn:
+            done = await conn.execute(
+                update(t.cursors)
+                .where(t.cursors.c.name == name)
+                .values(value=value, updated_at=utcnow())
+            )
+            if done.rowcount == 0:
+                await conn.execute(
+                    insert(t.cursors).values(name=name, value=value, updated_at=utcnow())
+                )

@@ -1,0 +1,283 @@
+"""Carrying out plans through the vendor clients, remembering every link it makes.
+
+A write that fails after its retries becomes a dead letter (with what is needed to replay it)
+and the run goes on; a refused key (AuthError) or a broken state database stops the run, since
+every further write would fail the same way.
+
+meetergo does not deduplicate creates, so a create whose answer was lost is never simply sent
+again: the applier looks for the email first. A bulk create answers nothing to link by, so the
+applier re-reads the newest contacts to learn the new ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from connector.clients.meetergo import BULK_LIMIT, PAGE_LIMIT, MeetergoClient
+from connector.clients.meetmatch import MeetMatchClient
+from connector.errors import AuthError, RecordError, UncertainWriteError, VendorError
+from connector.store.state import Skip, Store
+from connector.sync.links import LinkIndex
+from connector.sync.planner import meetergo_hash
+from connector.sync.plans import Action, Plan, Side, Summary
+from mappings import EmailProblem, MappingOptions, content_hash, from_meetmatch, normalize_email
+from mappings.records import MeetergoContact, MeetergoDraft
+
+log = logging.getLogger("meetbridge.sync")
+
+# How often a meetergo create is re-sent after a lost answer and a search that found nothing.
+CREATE_ATTEMPTS = 3
+
+Progress = Callable[[int], None]
+
+
+class Applier:
+    def __init__(
+        self,
+        store: Store,
+        links: LinkIndex,
+        meetmatch: MeetMatchClient,
+        meetergo: MeetergoClient,
+        options: MappingOptions,
+        summary: Summary,
+        *,
+        concurrency: int = 8,
+        bulk_threshold: int = 3,
+        dry_run: bool = False,
+    ) -> None:
+        self.store = store
+        self.links = links
+        self.meetmatch = meetmatch
+        self.meetergo = meetergo
+        self.options = options
+        self.summary = summary
+        self.concurrency = concurrency
+        self.bulk_threshold = bulk_threshold
+        self.dry_run = dry_run
+        self.settled: list[str] = []
+
+    # --- entry points ----------------------------------------------------------------------
+
+    async def apply_all(self, plans: Sequence[Plan], progress: Progress | None = None) -> None:
+        """Apply plans; meetergo creates go in bulk when there are enough of them."""
+        creates = [p for p in plans if p.action is Action.CREATE and p.side is Side.MEETERGO]
+        others = [p for p in plans if not (p.action is Action.CREATE and p.side is Side.MEETERGO)]
+        await self._gather([self._guarded(p, progress) for p in others])
+        if self.dry_run or len(creates) < self.bulk_threshold:
+            await self._gather([self._guarded(p, progress) for p in creates])
+        else:
+            for start in range(0, len(creates), BULK_LIMIT):
+                await self._bulk(creates[start : start + BULK_LIMIT], progress)
+        if not self.dry_run:
+            await self.store.settle_sightings(self.settled)
+            self.settled.clear()
+
+    async def apply(self, plan: Plan) -> bool:
+        """Apply one plan; False when it failed (and was dead-lettered)."""
+        failed_before = self.summary.failed
+        await self._guarded(plan, None)
+        if not self.dry_run:
+            await self.store.settle_sightings(self.settled)
+            self.settled.clear()
+        return self.summary.failed == failed_before
+
+    # --- one plan --------------------------------------------------------------------------
+
+    async def _gather(self, calls: list[Awaitable[None]]) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def gated(call: Awaitable[None]) -> None:
+            async with gate:
+                await call
+
+        await asyncio.gather(*(gated(c) for c in calls))
+
+    async def _guarded(self, plan: Plan, progress: Progress | None) -> None:
+        try:
+            if self.dry_run:
+                self._count(plan, created=True)
+            else:
+                await self._apply_one(plan)
+        except AuthError:
+            raise
+        except VendorError as exc:
+            await self._dead_letter(plan, exc)
+        finally:
+            if progress:
+                progress(1)
+
+    async def _apply_one(self, plan: Plan) -> None:
+        if plan.action is Action.SKIP:
+            await self._skip(plan)
+        elif plan.action in (Action.UNCHANGED, Action.LINK):
+            if plan.link is not None and plan.link != self.links.find(email=plan.link.email):
+                await self.links.save(plan.link)
+            self._count(plan)
+            await self._linked(plan)
+        elif plan.action is Action.UPDATE:
+            assert plan.meetergo_id and plan.meetergo_draft and plan.link
+            contact = await self.meetergo.update(plan.meetergo_id, plan.meetergo_draft)
+            await self.links.save(plan.link.but(meetergo_hash=meetergo_hash(contact, self.options)))
+            self._count(plan)
+            await self._linked(plan)
+            log.info("updated meetergo contact %s from %s", contact.id, plan.source_side.label)
+        elif plan.side is Side.MEETMATCH:
+            await self._create_in_meetmatch(plan)
+        else:
+            contact = await self._create_in_meetergo(plan)
+            await self._link_created_meetergo(plan, contact)
+
+    def _count(self, plan: Plan, *, created: bool = True) -> None:
+        if plan.action is Action.SKIP:
+            self.summary.skip(plan.side, plan.reason.value if plan.reason else "unknown")
+            return
+        outcome = {
+            Action.CREATE: "created" if created else "linked",
+            Action.UPDATE: "updated",
+            Action.LINK: "linked",
+            Action.UNCHANGED: "unchanged",
+        }[plan.action]
+        self.summary.add(plan.side, outcome)
+        if plan.also_link_side is not None:
+            self.summary.add(plan.also_link_side, "linked")
+
+    async def _skip(self, plan: Plan) -> None:
+        if plan.link is not None:
+            await self.links.save(plan.link)
+        await self.store.record_skip(
+            Skip(
+                plan.side.value,
+                plan.source_id,
+                plan.email,
+                plan.reason.value if plan.reason else "unknown",
+                plan.detail,
+            )
+        )
+        if plan.settles:
+            self.settled.append(plan.settles)
+        self._count(plan)
+        log.info("skipped %s %s: %s", plan.side.label, plan.source_id, plan.reason)
+
+    async def _linked(self, plan: Plan) -> None:
+        """The record is in sync now: settle it and close what earlier failures left open."""
+        if plan.settles:
+            self.settled.append(plan.settles)
+        if plan.action is not Action.UNCHANGED:
+            await self.store.clear_skip(plan.source_side.value, plan.source_id)
+            await self.store.resolve_dead_letters(plan.source_side.value, plan.source_id)
+
+    async def _dead_letter(self, plan: Plan, exc: VendorError) -> None:
+        message = f"{plan.describe()}: {exc}"
+        log.error("failed: %s", message)
+        self.summary.fail(plan.side, message)
+        if self.dry_run:
+            return
+        payload: dict[str, Any] = {"plan": plan.describe()}
+        if plan.meetergo_draft is not None:
+            payload["meetergo"] = plan.meetergo_draft.body()
+        if plan.meetmatch_draft is not None:
+            payload["meetmatch"] = plan.meetmatch_draft.model_dump(mode="json")
+        payload.update(plan.extra)
+        await self.store.add_dead_letter(
+            target=plan.side.value,
+            operation=plan.action.value,
+            source_side=plan.source_side.value,
+            source_id=plan.source_id,
+            email=plan.email,
+            payload=payload,
+            error=str(exc),
+        )
+
+    # --- creates ---------------------------------------------------------------------------
+
+    async def _create_in_meetmatch(self, plan: Plan) -> None:
+        assert plan.meetmatch_draft is not None and plan.link is not None
+        # Safe to repeat: MeetMatch answers an existing email with the existing record.
+        contact, created = await self.meetmatch.create_contact(plan.meetmatch_draft)
+        canonical = from_meetmatch(contact, self.options)
+        digest = None if isinstance(canonical, EmailProblem) else content_hash(canonical)
+        await self.links.save(plan.link.but(meetmatch_id=contact.id, meetmatch_hash=digest))
+        self._count(plan, created=created)
+        await self._linked(plan)
+        log.info(
+            "%s MeetMatch contact %s from meetergo %s",
+            "created" if created else "linked existing",
+            contact.id,
+            plan.source_id,
+        )
+
+    async def _create_in_meetergo(self, plan: Plan) -> MeetergoContact:
+        """POST /crm, looking for the email first whenever an earlier answer was lost."""
+        assert plan.meetergo_draft is not None and plan.email is not None
+        for _ in range(CREATE_ATTEMPTS):
+            try:
+                return await self.meetergo.create(plan.meetergo_draft)
+            except UncertainWriteError:
+                found = await self.meetergo.find_by_email(plan.email)
+                if found:
+                    return found[0] if len(found) == 1 else min(found, key=_created_key)
+        raise UncertainWriteError(
+            "meetergo", f"create of {plan.email} got no answer {CREATE_ATTEMPTS} times"
+        )
+
+    async def _link_created_meetergo(self, plan: Plan, contact: MeetergoContact) -> None:
+        assert plan.link is not None
+        await self.links.save(
+            plan.link.but(
+                meetergo_id=contact.id, meetergo_hash=meetergo_hash(contact, self.options)
+            )
+        )
+        self._count(plan)
+        await self._linked(plan)
+        log.info("created meetergo contact %s from MeetMatch %s", contact.id, plan.source_id)
+
+    async def _bulk(self, plans: Sequence[Plan], progress: Progress | None) -> None:
+        """One bulk call, a re-read of the newest contacts to learn ids, singles for the rest."""
+        drafts: list[MeetergoDraft] = [p.meetergo_draft for p in plans if p.meetergo_draft]
+        try:
+            await self.meetergo.bulk_create(drafts)
+        except AuthError:
+            raise
+        except UncertainWriteError as exc:
+            log.warning("bulk create answer lost (%s); re-reading to see what arrived", exc)
+        except RecordError as exc:
+            # All-or-nothing refusal: one bad entry; the singles below find which one.
+            log.warning("bulk create refused (%s); creating one by one", exc)
+            await self._gather([self._guarded(p, progress) for p in plans])
+            return
+        except VendorError as exc:
+            log.warning("bulk create failed (%s); re-reading to see what arrived", exc)
+        found = await self._reread_newest({p.email for p in plans if p.email}, len(plans))
+        leftovers = []
+        for plan in plans:
+            contact = found.get(plan.email or "")
+            if contact is None:
+                leftovers.append(plan)
+                continue
+            await self._link_created_meetergo(plan, contact)
+            if progress:
+                progress(1)
+        # Whatever the re-read did not show is created singly, looking before each create.
+        await self._gather([self._guarded(p, progress) for p in leftovers])
+
+    async def _reread_newest(self, emails: set[str], created: int) -> dict[str, MeetergoContact]:
+        """Read newest-first pages until every email is found (or a page past the expected)."""
+        found: dict[str, MeetergoContact] = {}
+        pages = math.ceil(created / PAGE_LIMIT) + 1
+        for page in range(1, pages + 1):
+            current = await self.meetergo.list_page(page, PAGE_LIMIT, sort_order="DESC")
+            for contact in current.contacts:
+                email = normalize_email(contact.email)
+                if isinstance(email, str) and email in emails and email not in found:
+                    found[email] = contact
+            if len(found) == len(emails) or page >= current.total_pages:
+                break
+        return found
+
+
+def _created_key(contact: MeetergoContact) -> str:
+    return contact.created_at.isoformat() if contact.created_at else ""
