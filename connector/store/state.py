@@ -176,15 +176,10 @@ class Store:
                     .where(t.links.c.meetmatch_id.is_not(None), t.links.c.meetergo_id.is_not(None))
                 )
             ).scalar_one()
-            by_state: dict[str, int] = dict(
-                (
-                    await conn.execute(
-                        select(t.links.c.state, func.count()).group_by(t.links.c.state)
-                    )
-                )
-                .tuples()
-                .all()
+            rows = await conn.execute(
+                select(t.links.c.state, func.count()).group_by(t.links.c.state)
             )
+            by_state = {str(state): int(n) for state, n in rows}
         return {
             "total": int(total),
             "both_sides": int(both),

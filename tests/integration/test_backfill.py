@@ -1,0 +1,167 @@
+"""Backfill end to end through the sandbox: DESIGN's invariants 1-4 and the request budget."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+
+from connector import commands
+from connector.clients.retry import RetryPolicy
+from connector.runtime import Runtime, open_runtime
+from connector.sandbox.app import Sandbox
+from connector.sandbox.seed import seed_bulk, seed_demo
+from connector.settings import load_settings
+from connector.sync.plans import Side
+from tests.conftest import config_dict, make_sandbox
+from tests.invariants import (
+    assert_no_duplicates,
+    assert_nothing_lost,
+    duplicate_emails,
+    email_of,
+    visible_meetmatch_ids,
+)
+
+
+async def test_demo_data_converges_without_duplicates_or_losses(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    seed_demo(sandbox)
+    preexisting = set(duplicate_emails(sandbox.meetergo.all_contacts()))
+    visible = visible_meetmatch_ids(sandbox)
+    sandbox.reset_counters()
+
+    report = await commands.backfill(runtime)
+
+    assert report.summary.failed == 0
+    await assert_no_duplicates(sandbox, runtime, preexisting)
+    await assert_nothing_lost(sandbox, runtime, visible)
+    reasons = {(s.side, s.reason) for s in await runtime.store.skipped()}
+    assert ("meetergo", "no_email") in reasons
+    assert ("meetergo", "invalid_email") in reasons
+    assert ("meetergo", "ambiguous_match") in reasons
+    assert sandbox.stats()["meetergo"]["rate_limited"] == 0
+    assert sandbox.stats()["meetmatch"]["rate_limited"] == 0
+
+
+async def test_second_backfill_makes_zero_writes(sandbox: Sandbox, runtime: Runtime) -> None:
+    seed_demo(sandbox)
+    first = await commands.backfill(runtime)
+    assert first.summary.get(Side.MEETMATCH, "created") > 0
+    sandbox.reset_counters()
+
+    second = await commands.backfill(runtime)
+
+    stats = sandbox.stats()
+    assert stats["meetergo"]["writes"] == 0
+    assert stats["meetmatch"]["writes"] == 0
+    for side in Side:
+        for outcome in ("created", "updated", "linked", "failed"):
+            assert second.summary.get(side, outcome) == 0, (side, outcome)
+
+
+async def test_ambiguous_meetergo_pair_is_neither_modified_nor_linked(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    first = sandbox.meetergo.user_create_contact(
+        firstName="Sam", lastName="Taylor", email="sam@example.com"
+    )
+    second = sandbox.meetergo.user_create_contact(firstName="Samuel", email="SAM@example.com ")
+    sandbox.meetmatch.add_contact("Sam Taylor", "sam@example.com", company="Acme")
+
+    await commands.backfill(runtime)
+
+    after = {c["id"]: c for c in sandbox.meetergo.all_contacts()}
+    assert after[first["id"]]["updatedAt"] == first["updatedAt"]
+    assert after[second["id"]]["updatedAt"] == second["updatedAt"]
+    assert len(after) == 2
+    links = await runtime.store.all_links()
+    assert all(link.meetergo_id not in after for link in links)
+    facts = await commands.status(runtime)
+    ambiguous = [s for s in facts["skipped"] if s["reason"] == "ambiguous_match"]
+    assert {s["record_id"] for s in ambiguous if s["side"] == "meetergo"} == set(after)
+    # MeetMatch holds the person once.
+    assert [c["email"] for c in sandbox.meetmatch.all_contacts()] == ["sam@example.com"]
+
+
+async def test_ambiguous_pair_reaches_meetmatch_once(sandbox: Sandbox, runtime: Runtime) -> None:
+    sandbox.meetergo.user_create_contact(firstName="Kim", email="kim@example.com")
+    sandbox.meetergo.user_create_contact(firstName="Kimberly", email="Kim@Example.com")
+
+    await commands.backfill(runtime)
+    await commands.backfill(runtime)
+
+    assert [email_of(c) for c in sandbox.meetmatch.all_contacts()] == ["kim@example.com"]
+    assert sandbox.meetmatch.all_contacts()[0]["full_name"] == "Kim"
+
+
+async def test_request_count_is_within_five_percent_of_the_minimum(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    """1,000 meetergo contacts into MeetMatch and 100 the other way, with default settings.
+
+    The minimum: 4 MeetMatch list reads (contacts, appointments, deals, form submissions),
+    10 meetergo pages of 100, 1,000 MeetMatch creates (there is no bulk endpoint), 1 meetergo
+    bulk create for the 100, and 1 newest-first page to learn the new ids = 1,016 requests.
+    """
+    seed_bulk(sandbox, meetergo=1000, meetmatch=100, overlap=0)
+    sandbox.reset_counters()
+
+    report = await commands.backfill(runtime)
+
+    assert report.summary.failed == 0
+    assert report.summary.get(Side.MEETMATCH, "created") == 1000
+    assert report.summary.get(Side.MEETERGO, "created") == 100
+    minimum = 4 + math.ceil(1000 / 100) + 1000 + 1 + 1
+    stats = sandbox.stats()
+    spent = stats["meetergo"]["requests"] + stats["meetmatch"]["requests"]
+    assert minimum == 1016
+    print(f"requests spent: {spent}, minimum: {minimum}")
+    assert spent <= 1.05 * minimum, spent
+    assert stats["meetergo"]["rate_limited"] == 0
+    assert stats["meetmatch"]["rate_limited"] == 0
+    assert len(sandbox.meetmatch.all_contacts()) == 1100
+    assert len(sandbox.meetergo.all_contacts()) == 1100
+
+
+async def test_dry_run_writes_nothing(sandbox: Sandbox, runtime: Runtime) -> None:
+    seed_demo(sandbox, meetergo=60, meetmatch=30, overlap=10)
+    sandbox.reset_counters()
+
+    report = await commands.backfill(runtime, dry_run=True)
+
+    assert report.plans
+    stats = sandbox.stats()
+    assert stats["meetergo"]["writes"] == 0
+    assert stats["meetmatch"]["writes"] == 0
+    assert await runtime.store.all_links() == []
+    assert await runtime.store.skipped() == []
+
+
+async def test_one_direction_only(sandbox: Sandbox, runtime: Runtime) -> None:
+    sandbox.meetergo.user_create_contact(firstName="Ana", email="ana@example.com")
+    sandbox.meetmatch.add_contact("Bo Li", "bo@example.com")
+
+    await commands.backfill(runtime, directions=["meetergo_to_meetmatch"])
+
+    assert {email_of(c) for c in sandbox.meetmatch.all_contacts()} == {
+        "ana@example.com",
+        "bo@example.com",
+    }
+    assert {email_of(c) for c in sandbox.meetergo.all_contacts()} == {"ana@example.com"}
+
+
+async def test_backfill_converges_on_every_state_backend(any_state_url: str) -> None:
+    sandbox = make_sandbox()
+    seed_demo(sandbox, meetergo=120, meetmatch=60, overlap=20)
+    preexisting = set(duplicate_emails(sandbox.meetergo.all_contacts()))
+    visible = visible_meetmatch_ids(sandbox)
+    settings = load_settings(None, config_dict(any_state_url))
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with open_runtime(settings, transport=transport, retry=RetryPolicy.no_wait()) as rt:
+        await commands.backfill(rt)
+        await assert_no_duplicates(sandbox, rt, preexisting)
+        await assert_nothing_lost(sandbox, rt, visible)
+        sandbox.reset_counters()
+        await commands.backfill(rt)
+    assert sandbox.stats()["meetergo"]["writes"] + sandbox.stats()["meetmatch"]["writes"] == 0

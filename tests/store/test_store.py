@@ -1,0 +1,101 @@
+"""The state store on every backend: SQLite always, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from connector.errors import StoreError
+from connector.store.state import Link, Skip, Store
+
+
+@pytest.fixture
+async def store(any_state_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(any_state_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_migrations_are_idempotent(any_state_url: str) -> None:
+    first = await Store.open(any_state_url)
+    await first.save_link(Link(email="a@example.com", meetmatch_id="m1", origin="meetmatch"))
+    await first.close()
+    second = await Store.open(any_state_url)  # migrates again: nothing to do, nothing lost
+    assert [link.email for link in await second.all_links()] == ["a@example.com"]
+    await second.close()
+
+
+async def test_links_are_found_by_any_key_and_updated_in_place(store: Store) -> None:
+    saved = await store.save_link(
+        Link(email="a@example.com", meetmatch_id="m1", origin="meetmatch")
+    )
+    assert saved.id is not None
+    again = await store.save_link(saved.but(meetergo_id="g1", meetergo_hash="h"))
+    assert again.id == saved.id
+    for key in ({"email": "a@example.com"}, {"meetmatch_id": "m1"}, {"meetergo_id": "g1"}):
+        found = await store.find_link(**key)
+        assert found is not None and found.meetergo_hash == "h", key
+    assert await store.find_link(email="nobody@example.com") is None
+    assert (await store.link_counts())["both_sides"] == 1
+
+
+async def test_one_email_cannot_hold_two_links(store: Store) -> None:
+    await store.save_link(Link(email="a@example.com", meetmatch_id="m1", origin="meetmatch"))
+    with pytest.raises(StoreError):
+        await store.save_link(Link(email="b@example.com", meetmatch_id="m1", origin="meetmatch"))
+
+
+async def test_sightings_stay_until_settled(store: Store) -> None:
+    await store.record_sightings([("m1", "a@example.com", {"id": "m1", "source": "contact"})])
+    await store.record_sightings([("m2", None, {"id": "m2", "source": "deal"})])
+    assert {p["id"] for p in await store.unsettled_sightings()} == {"m1", "m2"}
+    await store.settle_sightings(["m1"])
+    assert [p["id"] for p in await store.unsettled_sightings()] == ["m2"]
+    # Seen again after settling: stays settled (the link carries it from now on).
+    await store.record_sightings([("m1", "a@example.com", {"id": "m1", "source": "contact"})])
+    assert [p["id"] for p in await store.unsettled_sightings()] == ["m2"]
+    assert await store.get_sighting("m1") == {"id": "m1", "source": "contact"}
+
+
+async def test_skips_are_recorded_once_per_record_and_cleared(store: Store) -> None:
+    await store.record_skip(Skip("meetergo", "g1", None, "no_email", None))
+    await store.record_skip(Skip("meetergo", "g1", "x@", "invalid_email", "bad syntax"))
+    assert [(s.record_id, s.reason) for s in await store.skipped()] == [("g1", "invalid_email")]
+    await store.clear_skip("meetergo", "g1")
+    assert await store.skipped() == []
+
+
+async def test_dead_letters_count_attempts_and_resolve(store: Store) -> None:
+    kwargs = {
+        "target": "meetmatch",
+        "operation": "create",
+        "source_side": "meetergo",
+        "source_id": "g1",
+        "email": "a@example.com",
+        "payload": {"meetmatch": {"full_name": "A"}},
+    }
+    first = await store.add_dead_letter(error="HTTP 500", **kwargs)  # type: ignore[arg-type]
+    second = await store.add_dead_letter(error="HTTP 502", **kwargs)  # type: ignore[arg-type]
+    assert first == second
+    [letter] = await store.open_dead_letters()
+    assert (letter.attempts, letter.error, letter.payload) == (2, "HTTP 502", kwargs["payload"])
+    await store.resolve_dead_letters("meetergo", "g1")
+    assert await store.open_dead_letters() == []
+
+
+async def test_runs_and_cursors(store: Store) -> None:
+    run = await store.start_run("backfill")
+    await store.finish_run(run, "ok", {"meetmatch": {"created": 3}})
+    assert (await store.last_runs())["backfill"]["summary"] == {"meetmatch": {"created": 3}}
+    assert await store.get_cursor("poll") is None
+    await store.set_cursor("poll", "abc")
+    await store.set_cursor("poll", "def")
+    assert await store.get_cursor("poll") == "def"
+
+
+async def test_unreachable_database_is_a_store_error() -> None:
+    with pytest.raises(StoreError):
+        await Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none")

@@ -1,0 +1,223 @@
+"""The API clients against exact vendor answers (respx): retries, budgets, error mapping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import respx
+
+from connector.clients.budget import RateBudget
+from connector.clients.meetergo import MeetergoClient
+from connector.clients.meetmatch import MeetMatchClient
+from connector.clients.retry import RetryPolicy
+from connector.errors import AuthError, RecordError, RetryableError, UncertainWriteError
+from connector.settings import MeetergoSettings, MeetMatchSettings
+from mappings.records import MeetergoDraft, NewMeetMatchContact
+
+MM = "https://mm.test/api"
+MG = "https://mg.test"
+CONTACT = {"id": "c1", "full_name": "Jordan Avery", "email": "jordan@acme.com"}
+MG_CONTACT = {"id": "g1", "firstName": "Anna", "email": "anna@example.com", "tags": []}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def meetmatch(http: httpx.AsyncClient) -> MeetMatchClient:
+    settings = MeetMatchSettings(base_url=MM, api_key="mm_live_k", requests_per_minute=60000)
+    return MeetMatchClient(http, settings, RetryPolicy.no_wait(attempts=3))
+
+
+def meetergo(http: httpx.AsyncClient, **extra: object) -> MeetergoClient:
+    settings = MeetergoSettings(
+        base_url=MG, api_key="mg_k", requests_per_minute=60000, bulk_per_minute=6000, **extra
+    )
+    return MeetergoClient(http, settings, RetryPolicy.no_wait(attempts=3))
+
+
+@respx.mock
+@pytest.mark.parametrize("shape", ["bare", "data", "results", "items"])
+async def test_meetmatch_lists_accept_bare_and_wrapped_arrays(
+    http: httpx.AsyncClient, shape: str
+) -> None:
+    body = [CONTACT] if shape == "bare" else {shape: [CONTACT]}
+    route = respx.get(f"{MM}/contacts").respond(200, json=body)
+    [contact] = await meetmatch(http).list_contacts()
+    assert contact.full_name == "Jordan Avery"
+    assert route.calls.last.request.url.params["limit"] == "100"
+    assert route.calls.last.request.headers["authorization"] == "Bearer mm_live_k"
+
+
+@respx.mock
+async def test_meetmatch_create_tells_new_from_existing(http: httpx.AsyncClient) -> None:
+    respx.post(f"{MM}/contacts").mock(
+        side_effect=[httpx.Response(201, json=CONTACT), httpx.Response(200, json=CONTACT)]
+    )
+    client = meetmatch(http)
+    new = NewMeetMatchContact(full_name="Jordan Avery", email="jordan@acme.com")
+    assert (await client.create_contact(new))[1] is True
+    assert (await client.create_contact(new))[1] is False
+
+
+@respx.mock
+async def test_server_errors_are_retried_then_succeed(http: httpx.AsyncClient) -> None:
+    route = respx.get(f"{MM}/contacts").mock(
+        side_effect=[httpx.Response(500), httpx.Response(503), httpx.Response(200, json=[])]
+    )
+    assert await meetmatch(http).list_contacts() == []
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_retries_are_bounded(http: httpx.AsyncClient) -> None:
+    route = respx.get(f"{MM}/contacts").respond(500)
+    with pytest.raises(RetryableError):
+        await meetmatch(http).list_contacts()
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_client_errors_are_not_retried_and_name_the_request(
+    http: httpx.AsyncClient,
+) -> None:
+    route = respx.post(f"{MM}/contacts").respond(400, json={"message": "email is invalid"})
+    with pytest.raises(RecordError, match="email is invalid"):
+        await meetmatch(http).create_contact(NewMeetMatchContact(full_name="X", email="x@y.io"))
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_refused_keys_name_the_key_and_the_fix(http: httpx.AsyncClient) -> None:
+    respx.get(f"{MM}/auth").respond(401, json={"error": "invalid_api_key"})
+    with pytest.raises(AuthError) as caught:
+        await meetmatch(http).auth()
+    assert "meetmatch.api_key" in str(caught.value)
+    assert "mm_live_k" not in str(caught.value)
+    respx.get(f"{MG}/crm").respond(
+        400,
+        json={
+            "statusCode": 400,
+            "message": "Missing required header 'x-meetergo-api-user-id' for platform API keys",
+            "error": "Bad Request",
+        },
+    )
+    with pytest.raises(AuthError, match=r"meetergo\.api_user_id"):
+        await meetergo(http).list_page()
+
+
+@respx.mock
+async def test_429_honours_retry_after(http: httpx.AsyncClient) -> None:
+    route = respx.get(f"{MG}/crm").mock(
+        side_effect=[
+            httpx.Response(
+                429,
+                headers={"Retry-After": "1"},
+                json={"statusCode": 429, "message": "Too Many Requests"},
+            ),
+            httpx.Response(200, json={"result": [], "page": 1, "limit": 100, "total": 0}),
+        ]
+    )
+    started = time.monotonic()
+    await meetergo(http).list_page()
+    assert route.call_count == 2
+    assert time.monotonic() - started >= 0.9
+
+
+@respx.mock
+async def test_lost_create_answer_is_not_resent(http: httpx.AsyncClient) -> None:
+    """meetergo does not dedupe: a create whose answer was lost must not simply be repeated."""
+    route = respx.post(f"{MG}/crm").mock(side_effect=httpx.ReadError("connection reset"))
+    with pytest.raises(UncertainWriteError):
+        await meetergo(http).create(MeetergoDraft(email="a@example.com"))
+    assert route.call_count == 1
+    five_hundred = respx.post(f"{MG}/crm/bulk").respond(500)
+    with pytest.raises(UncertainWriteError):
+        await meetergo(http).bulk_create([MeetergoDraft(email="a@example.com")])
+    assert five_hundred.call_count == 1
+
+
+@respx.mock
+async def test_lost_read_answer_is_retried(http: httpx.AsyncClient) -> None:
+    page = {"result": [{"item": MG_CONTACT}], "page": 1, "limit": 100, "total": 1, "totalPages": 1}
+    route = respx.get(f"{MG}/crm").mock(
+        side_effect=[httpx.ReadError("reset"), httpx.Response(200, json=page)]
+    )
+    result = await meetergo(http).list_page()
+    assert [c.email for c in result.contacts] == ["anna@example.com"]
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_meetergo_rows_are_unwrapped_and_filters_repeat_their_key(
+    http: httpx.AsyncClient,
+) -> None:
+    page = {
+        "result": [{"item": MG_CONTACT, "appointments": []}],
+        "page": 1,
+        "limit": 100,
+        "total": 1,
+        "totalPages": 1,
+    }
+    route = respx.get(f"{MG}/crm").respond(200, json=page)
+    result = await meetergo(http).list_page(tags=["Lead", "VIP"], search_term="anna")
+    assert result.contacts[0].first_name == "Anna"
+    assert route.calls.last.request.url.params.get_list("tags") == ["Lead", "VIP"]
+
+
+@respx.mock
+async def test_platform_keys_send_the_user_header_personal_tokens_do_not(
+    http: httpx.AsyncClient,
+) -> None:
+    page = {"result": [], "page": 1, "limit": 1, "total": 0, "totalPages": 0}
+    route = respx.get(f"{MG}/crm").respond(200, json=page)
+    await meetergo(http, api_user_id="user-1").list_page(1, 1)
+    assert route.calls.last.request.headers["x-meetergo-api-user-id"] == "user-1"
+    await meetergo(http).list_page(1, 1)
+    assert "x-meetergo-api-user-id" not in route.calls.last.request.headers
+
+
+@respx.mock
+async def test_bulk_spends_its_own_budget_and_the_general_one(http: httpx.AsyncClient) -> None:
+    respx.post(f"{MG}/crm/bulk").respond(201, json={"success": True, "count": 1})
+    client = meetergo(http)
+    await client.bulk_create([MeetergoDraft(email="a@example.com")])
+    assert client.bulk_budget.acquired == 1
+    assert client.http.budget.acquired == 1
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_budget_allows_a_burst_then_paces_evenly() -> None:
+    clock = FakeClock()
+    budget = RateBudget(requests_per_minute=60, burst=3, clock=clock)
+    for _ in range(3):
+        assert budget.wait_time() == 0
+        budget._tokens -= 1
+    assert budget.wait_time() == pytest.approx(1.0)
+    clock.now = 0.5
+    assert budget.wait_time() == pytest.approx(0.5)
+    clock.now = 10.0
+    assert budget.wait_time() == 0
+    budget.pause(5)
+    assert budget.wait_time() == pytest.approx(5.0)
+
+
+async def test_budget_never_exceeds_its_rate() -> None:
+    budget = RateBudget(requests_per_minute=6000, burst=5)  # 100/s
+    started = time.monotonic()
+    for _ in range(25):
+        await budget.acquire()
+    # 5 at once, then 20 more at 100/s: at least 0.2 s.
+    assert time.monotonic() - started >= 0.19
