@@ -33,7 +33,8 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err = Console(stderr=True)
+# soft_wrap: messages name files, keys and URLs, which must not be broken across lines.
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(
     ..., "--config", "-c", help="TOML config file (see config.example.toml)"

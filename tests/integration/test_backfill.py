@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from pathlib import Path
 
 import httpx
 
@@ -165,3 +167,47 @@ async def test_backfill_converges_on_every_state_backend(any_state_url: str) -> 
         sandbox.reset_counters()
         await commands.backfill(rt)
     assert sandbox.stats()["meetergo"]["writes"] + sandbox.stats()["meetmatch"]["writes"] == 0
+
+
+async def test_budget_at_the_vendor_rate_never_meets_a_429(tmp_path: Path) -> None:
+    """Invariant 6: meetbridge paced at exactly the vendors' rates is never refused.
+
+    The sandbox's buckets have the vendors' shape (meetergo: bursts well above the pace; the
+    bulk endpoint its own bucket) at 60x speed so the pacing really engages: 300+ requests at
+    100/s. meetbridge's own burst (10) must stay below the vendor's: with equal buckets, network
+    latency lets the sender's bucket drift ahead of the receiver's.
+    """
+    sandbox = make_sandbox(requests_per_minute=6000, burst=100, bulk_per_minute=180, bulk_burst=3)
+    sandbox.meetmatch.set_limits(7200, burst=20)
+    seed_bulk(sandbox, meetergo=250, meetmatch=60, overlap=10)
+    data = config_dict(f"sqlite:///{tmp_path / 'state.db'}")
+    data["meetergo"].update(requests_per_minute=6000, bulk_per_minute=180)
+    data["meetmatch"].update(requests_per_minute=7200)
+    settings = load_settings(None, data)
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with open_runtime(settings, transport=transport) as rt:
+        started = time.monotonic()
+        report = await commands.backfill(rt)
+        elapsed = time.monotonic() - started
+    assert report.summary.failed == 0
+    stats = sandbox.stats()
+    assert stats["meetergo"]["requests"] >= 5 and stats["meetmatch"]["requests"] > 240
+    # The pace really held the run back: 240+ MeetMatch requests at 120/s take 1.9 s or more.
+    assert elapsed >= (stats["meetmatch"]["requests"] - 20) / 120
+    assert stats["meetergo"]["rate_limited"] == 0
+    assert stats["meetmatch"]["rate_limited"] == 0
+
+
+async def test_a_vendor_that_is_stricter_than_the_budget_is_honoured(tmp_path: Path) -> None:
+    """A 429 with Retry-After pauses the budget; the run still completes without a failure."""
+    sandbox = make_sandbox(requests_per_minute=600, burst=3)
+    seed_bulk(sandbox, meetergo=0, meetmatch=12, overlap=0)
+    sandbox.meetergo.faults.update({"fail_next": [429]})
+    data = config_dict(f"sqlite:///{tmp_path / 'state.db'}")
+    settings = load_settings(None, data)
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with open_runtime(settings, transport=transport) as rt:
+        report = await commands.backfill(rt)
+    assert report.summary.failed == 0
+    assert sandbox.stats()["meetergo"]["rate_limited"] >= 1
+    assert len(sandbox.meetergo.all_contacts()) == 12

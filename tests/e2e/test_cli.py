@@ -1,0 +1,139 @@
+"""The `meetbridge` command line as users run it: exit codes, messages, output, env overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from connector import commands
+from connector.clients.retry import RetryPolicy
+from connector.errors import AuthError
+from connector.runtime import open_runtime
+from connector.sandbox.app import Sandbox
+from connector.sandbox.meetergo import MeetergoState
+from connector.settings import load_settings
+from tests.conftest import config_dict
+from tests.e2e.conftest import SandboxServer, meetbridge, write_config
+
+pytestmark = pytest.mark.slow
+SEEDED = pytest.mark.sandbox_args(
+    "--seed", "demo", "--meetergo", "60", "--meetmatch", "30", "--overlap", "10"
+)
+
+
+def test_check_passes_with_good_keys(sandbox_server: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db")
+    result = meetbridge("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "meetmatch: ok" in result.stdout and "meetergo: ok" in result.stdout
+
+
+def test_check_names_the_refused_key_and_never_prints_it(
+    sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "c.toml", sandbox_server, tmp_path / "s.db", meetergo_key="mg_wrong_secret"
+    )
+    result = meetbridge("check", "--config", str(config))
+    assert result.returncode == 3
+    assert "meetergo.api_key" in result.stderr
+    assert "mg_wrong_secret" not in result.stderr + result.stdout
+
+
+def test_environment_overrides_the_file(sandbox_server: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db")
+    result = meetbridge(
+        "check", "--config", str(config), env={"MEETBRIDGE_MEETMATCH__API_KEY": "mm_live_nope"}
+    )
+    assert result.returncode == 3
+    assert "meetmatch.api_key" in result.stderr
+
+
+def test_bad_config_exits_2_naming_every_bad_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[meetmatch]\nrequests_per_minute = -1\n[meetergo]\napi_key = "k"\n'
+        '[sync]\nconflict = "newest"\n',
+        encoding="utf-8",
+    )
+    result = meetbridge("check", "--config", str(config))
+    assert result.returncode == 2
+    for key in ("meetmatch.api_key", "meetmatch.requests_per_minute", "sync.conflict"):
+        assert key in result.stderr
+    assert "MEETBRIDGE_MEETMATCH__API_KEY" in result.stderr
+    config.write_text("[meetmatch\n", encoding="utf-8")
+    broken = meetbridge("backfill", "--config", str(config))
+    assert broken.returncode == 2 and "not valid TOML" in broken.stderr
+
+
+async def test_platform_key_without_user_id_is_an_auth_error(tmp_path: Path) -> None:
+    sandbox = Sandbox(meetergo=MeetergoState(api_keys={"ak_live:1234:secret"}))
+    data = config_dict(f"sqlite:///{tmp_path / 's.db'}")
+    data["meetergo"]["api_key"] = "ak_live:1234:secret"
+    settings = load_settings(None, data)
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with open_runtime(settings, transport=transport, retry=RetryPolicy.no_wait()) as rt:
+        with pytest.raises(AuthError, match=r"meetergo\.api_user_id"):
+            await commands.check(rt)
+    data["meetergo"]["api_user_id"] = "user-1"
+    settings = load_settings(None, data)
+    async with open_runtime(settings, transport=transport, retry=RetryPolicy.no_wait()) as rt:
+        assert (await commands.check(rt))["meetergo"] == "ok"
+
+
+@SEEDED
+def test_backfill_then_status(sandbox_server: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db")
+    result = meetbridge("backfill", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "backfill summary" in result.stdout
+    assert "skipped: no_email" in result.stdout
+
+    status = meetbridge("status", "--config", str(config), "--json")
+    assert status.returncode == 0, status.stderr
+    facts = json.loads(status.stdout)
+    assert facts["links"]["both_sides"] > 0
+    assert facts["dead_letters"] == []
+    assert facts["last_runs"]["backfill"]["status"] == "ok"
+    assert {r["reason"] for r in facts["skipped_by_reason"]} >= {"no_email", "invalid_email"}
+
+    human = meetbridge("status", "--config", str(config))
+    assert human.returncode == 0 and "dead letters (0 open)" in human.stdout
+
+
+@SEEDED
+def test_dry_run_prints_the_plan_and_writes_nothing(
+    sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db")
+    sandbox_server.post("/_sandbox/reset-stats", {})
+    result = meetbridge("backfill", "--config", str(config), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "dry run" in result.stdout and "create in MeetMatch" in result.stdout
+    stats = sandbox_server.stats()
+    assert stats["meetergo"]["writes"] == 0 and stats["meetmatch"]["writes"] == 0
+
+
+@SEEDED
+def test_failed_writes_exit_1_then_replay_delivers(
+    sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db")
+    sandbox_server.post("/_sandbox/faults", {"vendor": "meetmatch", "write_error_rate": 1.0})
+    result = meetbridge("backfill", "--config", str(config))
+    assert result.returncode == 1
+    assert "dead-letter" in result.stderr
+    facts = json.loads(meetbridge("status", "--config", str(config), "--json").stdout)
+    assert facts["dead_letters"] and all(d["target"] == "meetmatch" for d in facts["dead_letters"])
+
+    sandbox_server.post("/_sandbox/faults", {"vendor": "meetmatch", "write_error_rate": 0.0})
+    replay = meetbridge("replay", "--config", str(config))
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout.count("replayed dead letter") == len(facts["dead_letters"])
+    after = json.loads(meetbridge("status", "--config", str(config), "--json").stdout)
+    assert after["dead_letters"] == []
+    rerun = meetbridge("backfill", "--config", str(config))
+    assert rerun.returncode == 0, rerun.stderr
