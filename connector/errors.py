@@ -11,6 +11,8 @@
     │                                skip it, dead-letter it, move on; names the record
     ├── FatalError                   something meetbridge cannot work around (unexpected answer)
     └── StoreError                   the state database failed; nothing was half-written
+        └── StoreConflictError       a write would break a uniqueness rule (an id linked twice):
+                                     a problem of this record, not of the database
 
 Library exceptions (httpx, SQLAlchemy, pydantic) are translated at the boundary with
 `raise ... from exc`, so nothing above the clients and the store ever catches a library type.
@@ -79,6 +81,10 @@ class FatalError(VendorError):
 
 class StoreError(MeetbridgeError):
     """The state database is unreachable or refused a statement (transaction rolled back)."""
+
+
+class StoreConflictError(StoreError):
+    """A state write would break a uniqueness rule; the transaction was rolled back."""
 
 
 def error_for_status(

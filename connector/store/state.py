@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from connector.errors import StoreError
+from connector.errors import StoreConflictError, StoreError
 from connector.store import tables as t
 from connector.store.database import migrate, open_engine
 
@@ -109,6 +109,8 @@ class Store:
         try:
             async with self.engine.begin() as conn:
                 yield conn
+        except IntegrityError as exc:
+            raise StoreConflictError(f"state database refused a duplicate: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"state database: {exc.__class__.__name__}: {exc}") from exc
 

@@ -19,7 +19,13 @@ from typing import Any
 
 from connector.clients.meetergo import BULK_LIMIT, PAGE_LIMIT, MeetergoClient
 from connector.clients.meetmatch import MeetMatchClient
-from connector.errors import AuthError, RecordError, UncertainWriteError, VendorError
+from connector.errors import (
+    AuthError,
+    RecordError,
+    StoreConflictError,
+    UncertainWriteError,
+    VendorError,
+)
 from connector.store.state import Skip, Store
 from connector.sync.links import LinkIndex
 from connector.sync.planner import meetergo_hash
@@ -104,7 +110,7 @@ class Applier:
                 await self._apply_one(plan)
         except AuthError:
             raise
-        except VendorError as exc:
+        except (VendorError, StoreConflictError) as exc:
             await self._dead_letter(plan, exc)
         finally:
             if progress:
@@ -143,7 +149,8 @@ class Applier:
         }[plan.action]
         self.summary.add(plan.side, outcome)
         if plan.also_link_side is not None:
-            self.summary.add(plan.also_link_side, "linked")
+            also = "unchanged" if plan.action is Action.UNCHANGED else "linked"
+            self.summary.add(plan.also_link_side, also)
 
     async def _skip(self, plan: Plan) -> None:
         if plan.link is not None:
@@ -170,7 +177,7 @@ class Applier:
             await self.store.clear_skip(plan.source_side.value, plan.source_id)
             await self.store.resolve_dead_letters(plan.source_side.value, plan.source_id)
 
-    async def _dead_letter(self, plan: Plan, exc: VendorError) -> None:
+    async def _dead_letter(self, plan: Plan, exc: Exception) -> None:
         message = f"{plan.describe()}: {exc}"
         log.error("failed: %s", message)
         self.summary.fail(plan.side, message)

@@ -68,6 +68,14 @@ class _MeetergoScan:
             self.by_email[email].append(contact)
 
 
+def _preference(person: MeetMatchProspect, links: LinkIndex) -> tuple[object, ...]:
+    """Which of several MeetMatch people with one email carries the sync, the same every run:
+    the one already linked, else a real contact before a prospect sighting, then the oldest."""
+    created = person.created_at.isoformat() if person.created_at else "~"
+    linked = links.find(meetmatch_id=person.id) is not None
+    return (not linked, person.source != "contact", created, person.id)
+
+
 async def _scan_meetergo(client: MeetergoClient, hooks: BackfillHooks) -> _MeetergoScan:
     scan = _MeetergoScan()
     first = True
@@ -141,11 +149,16 @@ async def run_backfill(
         plans: list[Plan] = []
         paired: set[str] = set()
         meetmatch_emails: set[str] = set()
-        for person in sorted(people.values(), key=lambda p: p.id):
+        claimed: dict[str, str] = {}
+        for person in sorted(people.values(), key=lambda p: _preference(p, links)):
             email = normalize_email(person.email)
             candidates = scan.by_email.get(email, []) if isinstance(email, str) else []
             if isinstance(email, str):
                 meetmatch_emails.add(email)
+                holder = claimed.setdefault(email, person.id)
+                if holder != person.id:
+                    plans.append(planner.duplicate_meetmatch(person, email, holder))
+                    continue
             link = links.find(meetmatch_id=person.id)
             linked = scan.by_id.get(link.meetergo_id) if link and link.meetergo_id else None
             plan = planner.plan_meetmatch(

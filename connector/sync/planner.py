@@ -111,8 +111,7 @@ class Planner:
         src = (Side.MEETMATCH, prospect.id, email)
 
         if link is not None and link.meetmatch_id not in (None, prospect.id):
-            # Another MeetMatch record already stands for this email; it carries the sync.
-            return _plan(Action.UNCHANGED, Side.MEETMATCH, src, settles=prospect.id)
+            return self.duplicate_meetmatch(prospect, email, link.meetmatch_id or "")
 
         if (
             link is not None
@@ -138,8 +137,9 @@ class Planner:
                     detail=f"meetergo contact {link.meetergo_id} was deleted",
                     settles=prospect.id,
                 )
+            both = {"also_link_side": Side.MEETERGO, "settles": prospect.id}
             if link.meetmatch_hash == digest and link.meetmatch_id == prospect.id:
-                return _plan(Action.UNCHANGED, Side.MEETMATCH, src, link=link, settles=prospect.id)
+                return _plan(Action.UNCHANGED, Side.MEETMATCH, src, link=link, **both)
             updated = link.but(meetmatch_id=prospect.id, meetmatch_hash=digest, state="active")
             patch = (
                 meetergo_patch(linked_contact, canonical, self.config.policy, options)
@@ -147,9 +147,7 @@ class Planner:
                 else None
             )
             if patch is None:
-                return _plan(
-                    Action.UNCHANGED, Side.MEETMATCH, src, link=updated, settles=prospect.id
-                )
+                return _plan(Action.UNCHANGED, Side.MEETMATCH, src, link=updated, **both)
             return _plan(
                 Action.UPDATE,
                 Side.MEETERGO,
@@ -236,6 +234,21 @@ class Planner:
             ),
             meetergo_draft=to_meetergo_create(canonical, options),
             source_hash=digest,
+            settles=prospect.id,
+        )
+
+    def duplicate_meetmatch(self, prospect: MeetMatchProspect, email: str, holder: str) -> Plan:
+        """MeetMatch holds two contacts with one email; the other one carries the sync.
+
+        MeetMatch dedupes API creates by email, but contacts made in its UI may share one.
+        Linking both would make one link flap between them; the person reaches meetergo once.
+        """
+        return _skip(
+            Side.MEETMATCH,
+            prospect.id,
+            email,
+            SkipReason.AMBIGUOUS_MATCH,
+            detail=f"MeetMatch contact {holder} has the same email and is the one synced",
             settles=prospect.id,
         )
 

@@ -61,7 +61,7 @@ class Plan:
     detail: str | None = None
     # The record's own content hash, remembered on the link once the plan is applied.
     source_hash: str | None = None
-    # Also counted: a pair linked by email is "linked" on both sides.
+    # The pair's other side, counted too: "linked" (or "unchanged") on both sides.
     also_link_side: Side | None = None
     # For meetergo creates from MeetMatch: settle this sighting once applied.
     settles: str | None = None

@@ -211,3 +211,24 @@ async def test_a_vendor_that_is_stricter_than_the_budget_is_honoured(tmp_path: P
     assert report.summary.failed == 0
     assert sandbox.stats()["meetergo"]["rate_limited"] >= 1
     assert len(sandbox.meetergo.all_contacts()) == 12
+
+
+async def test_two_meetmatch_contacts_with_one_email_reach_meetergo_once(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    """MeetMatch's UI can hold two contacts with one email; meetergo gets the person once."""
+    older = sandbox.meetmatch.add_contact("Lee Park", "lee@example.com", notify=False)
+    newer = sandbox.meetmatch.add_contact("Lee  Park", "LEE@example.com", notify=False)
+
+    await commands.backfill(runtime)
+    sandbox.reset_counters()
+    await commands.backfill(runtime)
+
+    assert [email_of(c) for c in sandbox.meetergo.all_contacts()] == ["lee@example.com"]
+    assert sandbox.stats()["meetergo"]["writes"] == 0
+    [link] = await runtime.store.all_links()
+    # Created in the same second, the two cannot be told apart by age: either may carry it,
+    # the other is skipped with the reason.
+    [other] = {older["id"], newer["id"]} - {link.meetmatch_id}
+    skipped = {(s.record_id, s.reason) for s in await runtime.store.skipped()}
+    assert skipped == {(other, "ambiguous_match")}

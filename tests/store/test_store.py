@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from connector.errors import StoreError
+from connector.errors import StoreConflictError, StoreError
 from connector.store.state import Link, Skip, Store
 
 
@@ -44,7 +44,7 @@ async def test_links_are_found_by_any_key_and_updated_in_place(store: Store) -> 
 
 async def test_one_email_cannot_hold_two_links(store: Store) -> None:
     await store.save_link(Link(email="a@example.com", meetmatch_id="m1", origin="meetmatch"))
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreConflictError):
         await store.save_link(Link(email="b@example.com", meetmatch_id="m1", origin="meetmatch"))
 
 
