@@ -205,7 +205,7 @@ def check(config: Path = ConfigOption) -> None:
 @app.command()
 def demo(
     meetergo_contacts: int = typer.Option(300, "--meetergo", help="Seeded meetergo contacts."),
-    meetmatch_contacts: int = typer.Option(120, "--meetmatch", help="Seeded MeetMatch contacts."),
+    meetmatch_contacts: int = typer.Option(200, "--meetmatch", help="Seeded MeetMatch contacts."),
 ) -> None:
     """Start the bundled sandbox with seeded data, run a backfill, print the summary."""
     from connector.demo import run_demo

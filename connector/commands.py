@@ -91,9 +91,6 @@ async def status(rt: Runtime) -> dict[str, Any]:
             }
             for kind, run in runs.items()
         },
-        # Filled by the live daemon (webhook inbox and subscriptions) once it has run.
-        "inbox_depth": 0,
-        "subscriptions": [],
     }
 
 

@@ -65,15 +65,20 @@ def _reason_counts(rows: list[dict[str, object]]) -> list[str]:
     return [f"{row['side']} {row['reason']}={row['count']}" for row in rows]
 
 
-async def run_demo(console: Console, meetergo: int = 300, meetmatch: int = 120) -> int:
+async def run_demo(console: Console, meetergo: int = 300, meetmatch: int = 200) -> int:
     sandbox = demo_sandbox()
     seed_demo(sandbox, meetergo=meetergo, meetmatch=meetmatch)
     mg_before = sandbox.meetergo.all_contacts()
     mm_before = sandbox.meetmatch.all_contacts()
+    visible = sandbox.meetmatch.visible_people()
     console.print(
         f"[bold]sandbox seeded[/bold]: {len(mg_before)} meetergo contacts "
         f"({_duplicates(mg_before)} deliberate duplicate email), {len(mm_before)} MeetMatch "
         f"contacts, plus appointments, deals and form submissions"
+    )
+    console.print(
+        f"MeetMatch lists show only their newest 100 records: {len(visible)} of "
+        f"{len(mm_before)} MeetMatch people are visible through the API"
     )
     with tempfile.TemporaryDirectory(prefix="meetbridge-demo-") as tmp:
         settings = load_settings(None, demo_config(f"sqlite:///{Path(tmp) / 'state.db'}"))

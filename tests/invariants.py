@@ -68,8 +68,4 @@ async def assert_nothing_lost(sandbox: Sandbox, rt: Runtime, meetmatch_visible: 
 
 def visible_meetmatch_ids(sandbox: Sandbox) -> set[str]:
     """The MeetMatch people the API shows right now: newest 100 of each list."""
-    state = sandbox.meetmatch
-    ids = {c["id"] for c in state.newest("contacts", 100)}
-    for kind in ("appointments", "deals", "form-submissions"):
-        ids |= {r["prospect_id"] for r in state.newest(kind, 100) if r.get("prospect_id")}
-    return ids
+    return sandbox.meetmatch.visible_people()

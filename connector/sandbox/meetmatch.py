@@ -253,6 +253,14 @@ class MeetMatchState(VendorState):
         rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
         return [copy.deepcopy(record) for _, _, record in rows[:limit]]
 
+    def visible_people(self, limit: int = 100) -> set[str]:
+        """Ids of the people the API lets a client see at all: the contacts in the newest
+        `limit`, and the prospects of the newest `limit` appointments, deals, submissions."""
+        ids = {contact["id"] for contact in self.newest("contacts", limit)}
+        for kind in ("appointments", "deals", "form-submissions"):
+            ids |= {r["prospect_id"] for r in self.newest(kind, limit) if r.get("prospect_id")}
+        return ids
+
     def all_records(self, kind: str) -> list[Json]:
         """Every record of a kind in insertion order (oldest first), beyond any API window."""
         return copy.deepcopy(self._records[kind])
