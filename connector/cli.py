@@ -18,11 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connector import commands
+from connector.commands import redact_target
 from connector.errors import AuthError, ConfigError, MeetbridgeError, StoreError, VendorError
 from connector.logs import setup_logging
 from connector.report import print_plan, status_tables, summary_table
 from connector.runtime import Runtime, open_runtime
 from connector.settings import ALL_DIRECTIONS, Settings, load_settings
+from connector.store.inbox import Subscriptions
 from connector.sync.backfill import BackfillHooks, BackfillReport
 
 T = TypeVar("T")
@@ -200,6 +202,75 @@ def check(config: Path = ConfigOption) -> None:
     results = _run(_settings(config), commands.check)
     for name, verdict in results.items():
         console.print(f"{name}: {verdict}", highlight=False)
+
+
+@app.command()
+def run(
+    config: Path = ConfigOption,
+    log_level: str = typer.Option("INFO", "--log-level"),
+) -> None:
+    """The daemon: registers webhooks, serves the receiver, polls, reconciles, retries."""
+    from connector.daemon import serve
+
+    setup_logging(log_level)
+    settings = _settings(config)
+    try:
+        code = asyncio.run(serve(settings))
+    except ConfigError as exc:
+        _fail(2, str(exc))
+    except AuthError as exc:
+        _fail(3, str(exc))
+    except StoreError as exc:
+        _fail(4, f"{exc}\nFix: check state.url and that the database is reachable")
+    except MeetbridgeError as exc:
+        _fail(1, str(exc))
+    raise typer.Exit(code)
+
+
+hooks_app = typer.Typer(help="Webhook subscriptions on both vendors.", no_args_is_help=True)
+app.add_typer(hooks_app, name="hooks")
+
+
+def _print_subscriptions(subs: list[Any]) -> None:
+    for sub in subs:
+        console.print(
+            f"{sub.vendor:10} {sub.event:24} {sub.remote_id}  {redact_target(sub.target_url)}",
+            highlight=False,
+        )
+    if not subs:
+        console.print("no subscriptions")
+
+
+@hooks_app.command("list")
+def hooks_list(config: Path = ConfigOption) -> None:
+    """The subscriptions meetbridge made (as remembered in the state database)."""
+    setup_logging("WARNING")
+    _print_subscriptions(_run(_settings(config), lambda rt: Subscriptions(rt.store).all()))
+
+
+@hooks_app.command("sync")
+def hooks_sync(config: Path = ConfigOption) -> None:
+    """Make sure every consumed event has one subscription (what `run` does at start)."""
+    from connector.daemon import check_daemon_settings
+    from connector.hooks import ensure_subscriptions
+
+    setup_logging("WARNING")
+    settings = _settings(config)
+    try:
+        check_daemon_settings(settings)
+    except ConfigError as exc:
+        _fail(2, str(exc))
+    _print_subscriptions(_run(settings, ensure_subscriptions))
+
+
+@hooks_app.command("remove")
+def hooks_remove(config: Path = ConfigOption) -> None:
+    """Delete every subscription meetbridge made, on both vendors."""
+    from connector.hooks import remove_subscriptions
+
+    setup_logging("WARNING")
+    removed = _run(_settings(config), remove_subscriptions)
+    console.print(f"removed {len(removed)} subscription(s)")
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typing import Any
 
 from connector.errors import AuthError, RecordError
 from connector.runtime import Runtime
+from connector.store.inbox import Inbox, Subscriptions
 from connector.sync.applier import Applier
 from connector.sync.backfill import BackfillHooks, BackfillReport, run_backfill
 from connector.sync.links import LinkIndex
@@ -50,6 +51,12 @@ async def backfill(
     )
 
 
+def redact_target(url: str) -> str:
+    """meetergo's target URL carries the path token, a secret: keep only its first characters."""
+    head, sep, token = url.rpartition("/hooks/meetergo/")
+    return f"{head}{sep}{token[:4]}…" if sep else url
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -61,6 +68,11 @@ async def status(rt: Runtime) -> dict[str, Any]:
     by_reason = Counter((s.side, s.reason) for s in skipped)
     runs = await store.last_runs()
     letters = await store.open_dead_letters()
+    inbox = Inbox(store)
+    last = {
+        name: await store.get_cursor(f"last_{name}")
+        for name in ("poll_meetmatch", "poll_meetergo", "reconcile", "dead_letters")
+    }
     return {
         "links": await store.link_counts(),
         "skipped_by_reason": [
@@ -91,6 +103,13 @@ async def status(rt: Runtime) -> dict[str, Any]:
             }
             for kind, run in runs.items()
         },
+        "inbox": await inbox.counts(),
+        "inbox_depth": await inbox.depth(),
+        "last_success": last,
+        "subscriptions": [
+            {**s.__dict__, "target_url": redact_target(s.target_url)}
+            for s in await Subscriptions(store).all()
+        ],
     }
 
 

@@ -64,4 +64,14 @@ def status_tables(status: dict[str, Any]) -> list[Table]:
         runs.add_column(column)
     for kind, run in status["last_runs"].items():
         runs.add_row(kind, run["status"], run["started_at"] or "", run["finished_at"] or "")
-    return [links, skipped, dead, runs]
+    live = Table(title=f"live sync (inbox: {status['inbox_depth']} pending)")
+    live.add_column("job")
+    live.add_column("last success")
+    for job, when in status["last_success"].items():
+        live.add_row(job, when or "never")
+    hooks = Table(title="webhook subscriptions")
+    for column in ("vendor", "event", "id", "target"):
+        hooks.add_column(column)
+    for sub in status["subscriptions"]:
+        hooks.add_row(sub["vendor"], sub["event"], sub["remote_id"], sub["target_url"])
+    return [links, skipped, dead, runs, live, hooks]

@@ -188,6 +188,21 @@ class Store:
             **{k: int(v) for k, v in by_state.items()},
         }
 
+    async def known_meetergo_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of these meetergo ids meetbridge has linked or recorded as skipped."""
+        if not ids:
+            return set()
+        async with self.tx() as conn:
+            linked = await conn.execute(
+                select(t.links.c.meetergo_id).where(t.links.c.meetergo_id.in_(list(ids)))
+            )
+            skipped = await conn.execute(
+                select(t.skipped.c.record_id).where(
+                    t.skipped.c.side == "meetergo", t.skipped.c.record_id.in_(list(ids))
+                )
+            )
+            return {str(i) for (i,) in linked} | {str(i) for (i,) in skipped}
+
     # --- sightings (MeetMatch people seen at least once) -----------------------------------
 
     async def record_sightings(

@@ -105,3 +105,35 @@ cursors = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Webhook deliveries, stored before the receiver answers 2xx; the worker applies them.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vendor", String(16), nullable=False),
+    Column("event", String(64), nullable=False),
+    # sha256 of vendor and raw body: a replayed or repeated delivery is stored once.
+    Column("delivery_key", String(64), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    # pending | done | failed
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("available_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", DateTime(timezone=True)),
+)
+
+# The webhook subscriptions meetbridge made, so a restart reuses them instead of adding more.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vendor", String(16), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("remote_id", String(64), nullable=False),
+    Column("target_url", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("vendor", "event", "target_url", name="uq_subscription"),
+)

@@ -23,6 +23,14 @@ class LinkIndex:
     async def load(cls, store: Store, *, dry_run: bool = False) -> LinkIndex:
         return cls(store, await store.all_links(), dry_run=dry_run)
 
+    async def reload(self) -> None:
+        """Forget everything and read every link again (after another writer, e.g. a scan)."""
+        self._by_email.clear()
+        self._by_meetmatch.clear()
+        self._by_meetergo.clear()
+        for link in await self._store.all_links():
+            self._remember(link)
+
     def _remember(self, link: Link) -> None:
         old = self._by_email.get(link.email)
         if old is not None:
@@ -54,6 +62,21 @@ class LinkIndex:
         if email:
             return self._by_email.get(email)
         return None
+
+    async def refresh(
+        self,
+        *,
+        meetmatch_id: str | None = None,
+        meetergo_id: str | None = None,
+        email: str | None = None,
+    ) -> Link | None:
+        """Re-read one person's link from the store (another process may have written it)."""
+        link = await self._store.find_link(
+            email=email, meetmatch_id=meetmatch_id, meetergo_id=meetergo_id
+        )
+        if link is not None:
+            self._remember(link)
+        return link
 
     def meetergo_ids(self) -> set[str]:
         return set(self._by_meetergo)

@@ -1,17 +1,21 @@
-"""Syncing one record on its own (replay of a dead letter, and later live events).
+"""Syncing one record on its own: live events, polls and the replay of dead letters.
 
 The same planner and applier as the backfill, fed by targeted reads instead of a full scan:
 meetergo is searched by email, a linked meetergo contact is fetched by id, and MeetMatch people
-come from the remembered sightings (MeetMatch has no way to fetch an older record).
+come from what was delivered or polled (MeetMatch has no way to fetch an older record).
+
+Before any read, the person's link is re-read from the store and the observation compared with
+the hash the link remembers: an echo of meetbridge's own write, or a record seen before
+unchanged, costs no request at all.
 """
 
 from __future__ import annotations
 
 from connector.errors import RecordError
 from connector.sync.applier import Applier
-from connector.sync.planner import Planner
+from connector.sync.planner import Planner, meetergo_hash
 from connector.sync.plans import Plan
-from mappings import normalize_email
+from mappings import EmailProblem, content_hash, from_meetmatch, normalize_email
 from mappings.records import MeetergoContact, MeetMatchProspect
 
 
@@ -30,10 +34,18 @@ async def resync_meetmatch(
 ) -> Plan | None:
     """Plan and apply one MeetMatch person; returns the plan (None: nothing to do)."""
     email = normalize_email(person.email)
-    candidates = await applier.meetergo.find_by_email(email) if isinstance(email, str) else []
-    link = planner.links.find(
-        meetmatch_id=person.id, email=email if isinstance(email, str) else None
-    )
+    known = email if isinstance(email, str) else None
+    link = await planner.links.refresh(meetmatch_id=person.id, email=known)
+    canonical = from_meetmatch(person, planner.config.options)
+    if (
+        link is not None
+        and link.meetmatch_id == person.id
+        and link.meetergo_id is not None
+        and not isinstance(canonical, EmailProblem)
+        and link.meetmatch_hash == content_hash(canonical)
+    ):
+        return None  # an echo, or seen before unchanged
+    candidates = await applier.meetergo.find_by_email(known) if known else []
     linked = None
     deleted = False
     if link is not None and link.meetergo_id:
@@ -52,8 +64,24 @@ async def resync_meetergo(planner: Planner, applier: Applier, contact_id: str) -
     contact = await _current(applier, contact_id)
     if contact is None:
         return []
+    return await sync_meetergo_contact(planner, applier, contact)
+
+
+async def sync_meetergo_contact(
+    planner: Planner, applier: Applier, contact: MeetergoContact
+) -> list[Plan]:
+    """Plan and apply a meetergo contact just read from meetergo."""
     email = normalize_email(contact.email)
-    same = await applier.meetergo.find_by_email(email) if isinstance(email, str) else [contact]
+    known = email if isinstance(email, str) else None
+    link = await planner.links.refresh(meetergo_id=contact.id, email=known)
+    if (
+        link is not None
+        and link.meetergo_id == contact.id
+        and link.meetmatch_id is not None
+        and link.meetergo_hash == meetergo_hash(contact, planner.config.options)
+    ):
+        return []  # seen before, unchanged
+    same = await applier.meetergo.find_by_email(known) if known else [contact]
     if contact.id not in {c.id for c in same}:
         same = [*same, contact]
     plans = planner.plan_meetergo(contact, same)

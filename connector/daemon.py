@@ -1,0 +1,295 @@
+"""`meetbridge run`: the receiver, the inbox worker and the scheduled jobs in one process.
+
+- The receiver (uvicorn) only verifies and stores deliveries, then wakes the worker.
+- The worker applies stored deliveries in order through the live sync; a delivery that fails
+  for a passing reason goes back to the inbox with a backoff, so nothing answered 2xx is lost.
+- APScheduler runs the polls (what webhooks miss), the dead-letter retry and the reconcile scan;
+  each job at most once at a time.
+- SIGTERM/SIGINT: stop accepting deliveries, let the step in flight finish, close, exit 0.
+  Webhook subscriptions stay in place so that a restart misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from connector import commands
+from connector.errors import (
+    AuthError,
+    ConfigError,
+    MeetbridgeError,
+    RetryableError,
+    StoreError,
+)
+from connector.hooks import ensure_subscriptions
+from connector.metrics import Metrics
+from connector.receiver import receiver_app
+from connector.runtime import Runtime, open_runtime
+from connector.settings import Settings
+from connector.store.inbox import Delivery, Inbox
+from connector.sync.backfill import run_backfill
+from connector.sync.live import LiveSync
+
+log = logging.getLogger("meetbridge.daemon")
+
+MIN_TOKEN_LENGTH = 32
+MAX_DELIVERY_ATTEMPTS = 12
+STOP_GRACE_SECONDS = 8.0
+
+
+def check_daemon_settings(settings: Settings) -> None:
+    """What `run` needs beyond a backfill; refused at start, every problem at once."""
+    problems = []
+    receiver = settings.receiver
+    if not receiver.public_url:
+        problems.append(
+            "receiver.public_url: required by `run` (where both vendors can reach the receiver)"
+        )
+    token = receiver.meetergo_path_token.get_secret_value() if receiver.meetergo_path_token else ""
+    if len(token) < MIN_TOKEN_LENGTH:
+        problems.append(
+            f"receiver.meetergo_path_token: needs at least {MIN_TOKEN_LENGTH} random characters "
+            "(meetergo signs nothing; this token is all that keeps strangers out), e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    if settings.meetmatch.webhook_secret is None:
+        problems.append("meetmatch.webhook_secret: required by `run` to verify deliveries")
+    if problems:
+        raise ConfigError(problems)
+
+
+class _NotifyingInbox(Inbox):
+    """Wakes the worker as soon as the receiver has stored a delivery."""
+
+    def __init__(self, rt: Runtime, wake: asyncio.Event) -> None:
+        super().__init__(rt.store)
+        self._wake = wake
+
+    async def enqueue(self, vendor: str, event: str, raw_body: bytes, payload: Any) -> bool:
+        stored = await super().enqueue(vendor, event, raw_body, payload)
+        self._wake.set()
+        return stored
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon decides how to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(300, 2 ** min(attempts, 8)))
+
+
+class Daemon:
+    def __init__(self, rt: Runtime, live: LiveSync, metrics: Metrics) -> None:
+        self.rt = rt
+        self.live = live
+        self.metrics = metrics
+        self.wake = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.inbox = _NotifyingInbox(rt, self.wake)
+        self.subscribed = False
+
+    async def ready(self) -> str | None:
+        try:
+            await self.rt.store.ping()
+        except StoreError:
+            return "state database unreachable"
+        return None if self.subscribed else "webhook subscriptions not registered yet"
+
+    # --- the inbox worker ------------------------------------------------------------------
+
+    async def work_inbox(self) -> None:
+        while not self.stop.is_set():
+            try:
+                batch = await self.inbox.pending()
+            except StoreError as exc:
+                log.error("inbox unreadable: %s", exc)
+                batch = []
+            for delivery in batch:
+                if self.stop.is_set():
+                    return
+                await self._apply(delivery)
+            if not batch:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+
+    async def _apply(self, delivery: Delivery) -> None:
+        try:
+            await self.live.apply_delivery(delivery)
+        except (RetryableError, AuthError, StoreError) as exc:
+            give_up = delivery.attempts + 1 >= MAX_DELIVERY_ATTEMPTS
+            log.warning("delivery %s (%s) deferred: %s", delivery.id, delivery.event, exc)
+            await self.inbox.retry_later(
+                delivery, str(exc), _backoff(delivery.attempts), give_up=give_up
+            )
+            return
+        except MeetbridgeError as exc:
+            log.error("delivery %s (%s) failed: %s", delivery.id, delivery.event, exc)
+            await self.inbox.retry_later(delivery, str(exc), timedelta(0), give_up=True)
+            return
+        await self.inbox.done(delivery.id)
+
+    # --- scheduled jobs --------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        for name, job in (
+            ("poll_meetmatch", self.live.poll_meetmatch),
+            ("poll_meetergo", self.live.poll_meetergo),
+        ):
+            await self._job(name, job)
+
+    async def retry_dead_letters(self) -> None:
+        async def replay() -> int:
+            async with self.live.lock:
+                result = await commands.replay(self.rt, [])
+            return len(result.replayed)
+
+        await self._job("dead_letters", replay)
+
+    async def reconcile(self) -> None:
+        async def scan() -> int:
+            # The reconcile walks every meetergo contact through the backfill's planning.
+            async with self.live.lock:
+                report = await run_backfill(
+                    self.rt.store,
+                    self.rt.meetmatch,
+                    self.rt.meetergo,
+                    self.rt.planner,
+                    concurrency=self.rt.settings.sync.concurrency,
+                    bulk_threshold=self.rt.settings.sync.bulk_threshold,
+                )
+                # The live view of the links must see what the scan wrote.
+                await self.live.reload_links()
+            return report.meetergo_seen
+
+        await self._job("reconcile", scan)
+
+    async def _job(self, name: str, job: Callable[[], Awaitable[int]]) -> None:
+        try:
+            count = await job()
+        except MeetbridgeError as exc:
+            log.error("%s failed: %s", name, exc)
+            return
+        now = datetime.now(UTC)
+        self.metrics.mark_success(name, now.timestamp())
+        with contextlib.suppress(StoreError):
+            await self.rt.store.set_cursor(f"last_{name}", now.isoformat())
+        log.info("%s done (%d)", name, count)
+
+    async def register_hooks(self) -> None:
+        while not self.stop.is_set() and not self.subscribed:
+            try:
+                await ensure_subscriptions(self.rt)
+                self.subscribed = True
+            except AuthError:
+                raise
+            except MeetbridgeError as exc:
+                log.error("webhook registration failed, retrying in 30 s: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=30)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_listening: Callable[[int], None] | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code."""
+    check_daemon_settings(settings)
+    async with open_runtime(settings, transport=transport) as rt:
+        metrics = Metrics()
+        daemon = Daemon(rt, await LiveSync.create(rt), metrics)
+        secrets = [settings.meetmatch.webhook_secret.get_secret_value()]  # type: ignore[union-attr]
+        token = settings.receiver.meetergo_path_token
+        app = receiver_app(
+            daemon.inbox,
+            meetmatch_secrets=secrets,
+            meetergo_token=token.get_secret_value() if token else "",
+            metrics=metrics,
+            ready=daemon.ready,
+        )
+        server = _Server(
+            uvicorn.Config(
+                app,
+                host=settings.receiver.host,
+                port=settings.receiver.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stop.set)
+
+        serving = asyncio.create_task(server.serve())
+        # uvicorn offers no event for "listening"; poll its flag briefly.
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if serving.done():
+            await serving
+            raise MeetbridgeError(f"the receiver could not listen on port {settings.receiver.port}")
+        if on_listening:
+            port = server.servers[0].sockets[0].getsockname()[1] if server.servers else 0
+            on_listening(int(port))
+
+        await daemon.register_hooks()
+        worker = asyncio.create_task(daemon.work_inbox())
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        sync = settings.sync
+        scheduler.add_job(
+            daemon.poll,
+            "interval",
+            seconds=sync.poll_interval_seconds,
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+            id="poll",
+        )
+        scheduler.add_job(
+            daemon.retry_dead_letters,
+            "interval",
+            seconds=max(60.0, 5 * sync.poll_interval_seconds),
+            max_instances=1,
+            coalesce=True,
+            id="dead_letters",
+        )
+        scheduler.add_job(
+            daemon.reconcile,
+            "interval",
+            seconds=sync.reconcile_interval_seconds,
+            max_instances=1,
+            coalesce=True,
+            id="reconcile",
+        )
+        scheduler.start()
+        log.info(
+            "meetbridge running; receiver on %s:%s", settings.receiver.host, settings.receiver.port
+        )
+
+        await daemon.stop.wait()
+        log.info("stopping")
+        server.should_exit = True
+        scheduler.shutdown(wait=False)
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.gather(worker, serving), timeout=STOP_GRACE_SECONDS)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0

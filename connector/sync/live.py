@@ -1,0 +1,173 @@
+"""Live sync: what the daemon does with a webhook delivery and on each poll.
+
+One lock serializes every sync step of a process (deliveries, polls, dead-letter retries), so
+an echo of meetbridge's own write is only looked at after the write's link is saved, and a poll
+never runs twice at once. The rate budgets, not this lock, bound throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from connector.clients.meetergo import PAGE_LIMIT
+from connector.errors import RecordError
+from connector.runtime import Runtime
+from connector.store.inbox import Delivery
+from connector.sync.applier import Applier
+from connector.sync.links import LinkIndex
+from connector.sync.meetmatch_reader import read_meetmatch
+from connector.sync.planner import Planner
+from connector.sync.plans import Summary
+from connector.sync.resync import resync_meetmatch, sync_meetergo_contact
+from mappings import (
+    prospect_from_appointment,
+    prospect_from_contact,
+    prospect_from_deal,
+    prospect_from_form,
+)
+from mappings.records import (
+    MeetMatchAppointment,
+    MeetMatchContact,
+    MeetMatchDeal,
+    MeetMatchFormSubmission,
+    MeetMatchProspect,
+)
+
+log = logging.getLogger("meetbridge.live")
+
+MEETERGO_CONSUMED = frozenset({"booking_created", "booking_rescheduled", "form_submission"})
+
+
+def prospect_from_event(event: str, data: Any) -> MeetMatchProspect | None:
+    """The person a MeetMatch delivery is about (None: the event carries nobody to sync)."""
+    if not isinstance(data, dict):
+        return None
+    kind = event.split(".", 1)[0]
+    try:
+        if kind == "contact":
+            return prospect_from_contact(MeetMatchContact.model_validate(data))
+        if kind == "appointment":
+            return prospect_from_appointment(MeetMatchAppointment.model_validate(data))
+        if kind == "deal":
+            return prospect_from_deal(MeetMatchDeal.model_validate(data))
+        if kind == "form":
+            return prospect_from_form(MeetMatchFormSubmission.model_validate(data))
+    except ValidationError as exc:
+        raise RecordError("MeetMatch", f"{event} delivery: malformed record: {exc}") from exc
+    return None
+
+
+def meetergo_booking_data(payload: dict[str, Any]) -> dict[str, Any]:
+    """The booking fields, from either envelope (flat with webhookType, or event/data)."""
+    data = payload.get("data")
+    return data if isinstance(data, dict) else payload
+
+
+def attendee_ids(payload: dict[str, Any]) -> list[str]:
+    attendees = meetergo_booking_data(payload).get("attendees")
+    if not isinstance(attendees, list):
+        return []
+    return [str(a["id"]) for a in attendees if isinstance(a, dict) and a.get("id")]
+
+
+class LiveSync:
+    """Deliveries and polls through the planner and applier shared with the backfill."""
+
+    def __init__(self, rt: Runtime, links: LinkIndex) -> None:
+        self.rt = rt
+        self.summary = Summary()
+        self.planner = Planner(rt.planner, links)
+        self.applier = Applier(
+            rt.store,
+            links,
+            rt.meetmatch,
+            rt.meetergo,
+            rt.planner.options,
+            self.summary,
+            concurrency=1,
+            bulk_threshold=rt.settings.sync.bulk_threshold,
+        )
+        self.links = links
+        self.lock = asyncio.Lock()
+
+    async def reload_links(self) -> None:
+        await self.links.reload()
+
+    @classmethod
+    async def create(cls, rt: Runtime) -> LiveSync:
+        return cls(rt, await LinkIndex.load(rt.store))
+
+    # --- webhook deliveries ----------------------------------------------------------------
+
+    async def apply_delivery(self, delivery: Delivery) -> None:
+        """Apply one stored delivery; raises what should make the worker try again later."""
+        async with self.lock:
+            if delivery.vendor == "meetmatch":
+                await self._meetmatch_delivery(delivery)
+            elif delivery.event in MEETERGO_CONSUMED:
+                await self._meetergo_delivery(delivery)
+
+    async def _meetmatch_delivery(self, delivery: Delivery) -> None:
+        person = prospect_from_event(delivery.event, delivery.payload.get("data"))
+        if person is None:
+            return
+        await self._meetmatch_people([person])
+
+    async def _meetmatch_people(self, people: Iterable[MeetMatchProspect]) -> None:
+        people = list(people)
+        # Seen once counts: remembered before any write, so a crash cannot lose the person.
+        await self.rt.store.record_sightings(
+            (p.id, p.email, p.model_dump(mode="json")) for p in people
+        )
+        for person in people:
+            await resync_meetmatch(self.planner, self.applier, person)
+
+    async def _meetergo_delivery(self, delivery: Delivery) -> None:
+        # meetergo signs nothing: the payload is only a pointer; the contact is re-read from
+        # the API by attendee id, never trusted from the body.
+        for attendee in attendee_ids(delivery.payload):
+            try:
+                contact = await self.rt.meetergo.details(attendee_id=attendee)
+            except RecordError as exc:
+                if exc.status == 404:
+                    log.info("booking attendee %s not found in meetergo; ignored", attendee)
+                    continue
+                raise
+            await sync_meetergo_contact(self.planner, self.applier, contact)
+
+    # --- polls -----------------------------------------------------------------------------
+
+    async def poll_meetmatch(self) -> int:
+        """The newest 100 of each MeetMatch list; returns how many people were looked at."""
+        async with self.lock:
+            people = await read_meetmatch(self.rt.meetmatch)
+            await self._meetmatch_people(people)
+            return len(people)
+
+    async def poll_meetergo(self) -> int:
+        """Newest meetergo contacts first, until one meetbridge already knows; returns new ones."""
+        async with self.lock:
+            fresh = []
+            page = 1
+            while True:
+                current = await self.rt.meetergo.list_page(page, PAGE_LIMIT, sort_order="DESC")
+                ids = [c.id for c in current.contacts]
+                known = await self.rt.store.known_meetergo_ids(ids)
+                for contact in current.contacts:
+                    if contact.id in known:
+                        break
+                    fresh.append(contact)
+                else:
+                    if page < current.total_pages and current.contacts:
+                        page += 1
+                        continue
+                break
+            # Oldest first, as they were created.
+            for contact in reversed(fresh):
+                await sync_meetergo_contact(self.planner, self.applier, contact)
+            return len(fresh)
