@@ -24,6 +24,7 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from connector import commands
+from connector.clients.budget import background_work
 from connector.errors import (
     AuthError,
     ConfigError,
@@ -163,8 +164,10 @@ class Daemon:
 
     async def reconcile(self) -> None:
         async def scan() -> int:
-            # The reconcile walks every meetergo contact through the backfill's planning.
-            async with self.live.lock:
+            # The reconcile walks every meetergo contact through the backfill's planning. Its
+            # requests yield to live ones, and each of its writes holds the live lock only for
+            # that write, after checking live sync has not done it meanwhile.
+            with background_work():
                 report = await run_backfill(
                     self.rt.store,
                     self.rt.meetmatch,
@@ -172,9 +175,8 @@ class Daemon:
                     self.rt.planner,
                     concurrency=self.rt.settings.sync.concurrency,
                     bulk_threshold=self.rt.settings.sync.bulk_threshold,
+                    gate=self.live.lock,
                 )
-                # The live view of the links must see what the scan wrote.
-                await self.live.reload_links()
             return report.meetergo_seen
 
         await self._job("reconcile", scan)

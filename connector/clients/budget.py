@@ -1,15 +1,37 @@
 """Rate budgets: a smooth pace with a small burst, shared by every request made with one key.
 
 A token bucket refills at `requests_per_minute / 60` tokens a second up to `burst` tokens; each
-request takes one. Waiters are served in arrival order. After a 429 the whole budget pauses for
-the vendor's `Retry-After`, because every request with that key would be refused just the same.
+request takes one. After a 429 the whole budget pauses for the vendor's `Retry-After`, because
+every request with that key would be refused just the same.
+
+Two lanes share one bucket: live work (webhooks, polls, replays) and background work (the
+reconcile scan). A background request takes a token only while no live request is waiting, so a
+scan of 100,000 contacts delays a webhook by at most the one request already granted. Work marks
+itself as background with `background_work()`; the mark follows the asyncio context into tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+
+_BACKGROUND: ContextVar[bool] = ContextVar("meetbridge_background_work", default=False)
+
+# How long a background request naps while live work holds the bucket.
+_YIELD_SECONDS = 0.005
+
+
+@contextlib.contextmanager
+def background_work() -> Iterator[None]:
+    """Requests made inside (and in tasks started inside) yield to live requests."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
 
 
 class RateBudget:
@@ -29,7 +51,7 @@ class RateBudget:
         self._tokens = self.capacity
         self._last = clock()
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._live_waiting = 0
         self.acquired = 0
 
     def _refill(self, now: float) -> None:
@@ -46,14 +68,22 @@ class RateBudget:
         return max(pause, (1 - self._tokens) / self.rate)
 
     async def acquire(self) -> None:
-        async with self._lock:
+        """Wait for a token and take it; background work waits while live work is waiting."""
+        background = _BACKGROUND.get()
+        if not background:
+            self._live_waiting += 1
+        try:
             while True:
                 delay = self.wait_time()
-                if delay <= 0:
+                # Check and take happen with no await between them: no other task can slip in.
+                if delay <= 0 and (not background or self._live_waiting == 0):
                     self._tokens -= 1
                     self.acquired += 1
                     return
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay if delay > 0 else _YIELD_SECONDS)
+        finally:
+            if not background:
+                self._live_waiting -= 1
 
     def pause(self, seconds: float) -> None:
         """Hold every request for `seconds` (the vendor said 429 with Retry-After)."""

@@ -54,6 +54,7 @@ class Applier:
         concurrency: int = 8,
         bulk_threshold: int = 3,
         dry_run: bool = False,
+        gate: asyncio.Lock | None = None,
     ) -> None:
         self.store = store
         self.links = links
@@ -64,6 +65,9 @@ class Applier:
         self.concurrency = concurrency
         self.bulk_threshold = bulk_threshold
         self.dry_run = dry_run
+        # Shared with live sync while a reconcile runs beside it: each plan is applied holding
+        # it, after checking the plan still stands (live sync may have done the work meanwhile).
+        self.gate = gate
         self.settled: list[str] = []
 
     # --- entry points ----------------------------------------------------------------------
@@ -106,8 +110,12 @@ class Applier:
         try:
             if self.dry_run:
                 self._count(plan, created=True)
-            else:
+            elif self.gate is None:
                 await self._apply_one(plan)
+            else:
+                async with self.gate:
+                    if await self._still_needed(plan):
+                        await self._apply_one(plan)
         except AuthError:
             raise
         except (VendorError, StoreConflictError) as exc:
@@ -136,6 +144,19 @@ class Applier:
         else:
             contact = await self._create_in_meetergo(plan)
             await self._link_created_meetergo(plan, contact)
+
+    async def _still_needed(self, plan: Plan) -> bool:
+        """False when a create was planned from a snapshot and the person got linked since."""
+        if plan.action is not Action.CREATE or plan.email is None:
+            return True
+        fresh = await self.links.refresh(email=plan.email)
+        if fresh is None:
+            return True
+        done = fresh.meetergo_id if plan.side is Side.MEETERGO else fresh.meetmatch_id
+        if done is None:
+            return True
+        self.summary.add(plan.side, "linked")
+        return False
 
     def _count(self, plan: Plan, *, created: bool = True) -> None:
         if plan.action is Action.SKIP:
@@ -244,6 +265,15 @@ class Applier:
 
     async def _bulk(self, plans: Sequence[Plan], progress: Progress | None) -> None:
         """One bulk call, a re-read of the newest contacts to learn ids, singles for the rest."""
+        if self.gate is None:
+            await self._bulk_now(plans, progress)
+            return
+        async with self.gate:
+            plans = [p for p in plans if await self._still_needed(p)]
+            if plans:
+                await self._bulk_now(plans, progress)
+
+    async def _bulk_now(self, plans: Sequence[Plan], progress: Progress | None) -> None:
         drafts: list[MeetergoDraft] = [p.meetergo_draft for p in plans if p.meetergo_draft]
         try:
             await self.meetergo.bulk_create(drafts)

@@ -17,6 +17,7 @@ not saved is found again by email (meetergo) or answered with the existing recor
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -115,6 +116,7 @@ async def run_backfill(
     concurrency: int = 8,
     bulk_threshold: int = 3,
     hooks: BackfillHooks | None = None,
+    gate: asyncio.Lock | None = None,
 ) -> BackfillReport:
     hooks = hooks or BackfillHooks()
     summary = Summary()
@@ -194,6 +196,7 @@ async def run_backfill(
             concurrency=concurrency,
             bulk_threshold=bulk_threshold,
             dry_run=dry_run,
+            gate=gate,
         )
         hooks.phase("writing", len(plans))
         await applier.apply_all(plans, hooks.advance)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -221,3 +222,27 @@ async def test_budget_never_exceeds_its_rate() -> None:
         await budget.acquire()
     # 5 at once, then 20 more at 100/s: at least 0.2 s.
     assert time.monotonic() - started >= 0.19
+
+
+async def test_live_requests_go_before_waiting_background_ones() -> None:
+    """A reconcile scan saturating the budget delays a webhook by at most one token."""
+    from connector.clients.budget import background_work
+
+    budget = RateBudget(requests_per_minute=1200, burst=1)  # one token every 50 ms
+    order: list[str] = []
+
+    async def scan() -> None:
+        with background_work():
+            for _ in range(10):
+                await budget.acquire()
+                order.append("scan")
+
+    async def webhook() -> None:
+        await asyncio.sleep(0.12)  # arrives while the scan is queued behind the bucket
+        started = time.monotonic()
+        await budget.acquire()
+        order.append("live")
+        assert time.monotonic() - started <= 0.05 + 0.02
+
+    await asyncio.gather(scan(), webhook())
+    assert "live" in order[:5], order
