@@ -7,6 +7,7 @@ key; 4 the state database failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from connector.report import print_plan, status_tables, summary_table
 from connector.runtime import Runtime, open_runtime
 from connector.settings import ALL_DIRECTIONS, Settings, load_settings
 from connector.store.inbox import Subscriptions
+from connector.store.lock import AlreadyRunningError, writer_lock
 from connector.sync.backfill import BackfillHooks, BackfillReport
 
 T = TypeVar("T")
@@ -55,11 +57,19 @@ def _settings(path: Path) -> Settings:
         _fail(2, str(exc))
 
 
-def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Open the runtime, do the work, and map meetbridge's errors to exit codes."""
+def _run(
+    settings: Settings, work: Callable[[Runtime], Awaitable[T]], *, exclusive: bool = False
+) -> T:
+    """Open the runtime, do the work, and map meetbridge's errors to exit codes.
+
+    `exclusive`: the work writes to the vendors, so it holds the state database's writer lock.
+    """
 
     async def main() -> T:
-        async with open_runtime(settings) as rt:
+        async with contextlib.AsyncExitStack() as stack:
+            if exclusive:
+                await stack.enter_async_context(writer_lock(settings.state.url))
+            rt = await stack.enter_async_context(open_runtime(settings))
             return await work(rt)
 
     try:
@@ -70,6 +80,8 @@ def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
         _fail(3, str(exc))
     except StoreError as exc:
         _fail(4, f"{exc}\nFix: check state.url and that the database is reachable")
+    except AlreadyRunningError as exc:
+        _fail(1, str(exc))
     except VendorError as exc:
         _fail(1, str(exc))
     except MeetbridgeError as exc:
@@ -141,9 +153,9 @@ def backfill(
 
     if bar is not None:
         with bar:
-            report = _run(settings, work)
+            report = _run(settings, work, exclusive=not dry_run)
     else:
-        report = _run(settings, work)
+        report = _run(settings, work, exclusive=not dry_run)
     if dry_run:
         print_plan(console, report.plans)
     console.print(summary_table(report.summary, "dry run" if dry_run else "backfill summary"))
@@ -184,7 +196,9 @@ def replay(
 ) -> None:
     """Re-run dead letters."""
     setup_logging("WARNING")
-    result = _run(_settings(config), lambda rt: commands.replay(rt, list(ids or [])))
+    result = _run(
+        _settings(config), lambda rt: commands.replay(rt, list(ids or [])), exclusive=True
+    )
     for letter_id in result.replayed:
         console.print(f"replayed dead letter {letter_id}")
     for letter_id, why in result.failed.items():

@@ -38,6 +38,7 @@ from connector.receiver import receiver_app
 from connector.runtime import Runtime, open_runtime
 from connector.settings import Settings
 from connector.store.inbox import Delivery, Inbox
+from connector.store.lock import writer_lock
 from connector.sync.backfill import run_backfill
 from connector.sync.live import LiveSync
 
@@ -214,7 +215,7 @@ async def serve(
 ) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     check_daemon_settings(settings)
-    async with open_runtime(settings, transport=transport) as rt:
+    async with writer_lock(settings.state.url), open_runtime(settings, transport=transport) as rt:
         metrics = Metrics()
         daemon = Daemon(rt, await LiveSync.create(rt), metrics)
         secrets = [settings.meetmatch.webhook_secret.get_secret_value()]  # type: ignore[union-attr]

@@ -68,6 +68,10 @@ class Applier:
         # Shared with live sync while a reconcile runs beside it: each plan is applied holding
         # it, after checking the plan still stands (live sync may have done the work meanwhile).
         self.gate = gate
+        # Emails to search meetergo for before creating them there: the bulk re-read missed
+        # them, or the scan could not vouch that meetergo holds nobody with that email.
+        self.look_first: set[str] = set()
+        self.look_first_all = False
         self.settled: list[str] = []
 
     # --- entry points ----------------------------------------------------------------------
@@ -241,13 +245,17 @@ class Applier:
     async def _create_in_meetergo(self, plan: Plan) -> MeetergoContact:
         """POST /crm, looking for the email first whenever an earlier answer was lost."""
         assert plan.meetergo_draft is not None and plan.email is not None
+        if self.look_first_all or plan.email in self.look_first:
+            found = await self.meetergo.find_by_email(plan.email)
+            if found:
+                return min(found, key=_created_key)
         for _ in range(CREATE_ATTEMPTS):
             try:
                 return await self.meetergo.create(plan.meetergo_draft)
             except UncertainWriteError:
                 found = await self.meetergo.find_by_email(plan.email)
                 if found:
-                    return found[0] if len(found) == 1 else min(found, key=_created_key)
+                    return min(found, key=_created_key)
         raise UncertainWriteError(
             "meetergo", f"create of {plan.email} got no answer {CREATE_ATTEMPTS} times"
         )
@@ -266,14 +274,16 @@ class Applier:
     async def _bulk(self, plans: Sequence[Plan], progress: Progress | None) -> None:
         """One bulk call, a re-read of the newest contacts to learn ids, singles for the rest."""
         if self.gate is None:
-            await self._bulk_now(plans, progress)
-            return
-        async with self.gate:
-            plans = [p for p in plans if await self._still_needed(p)]
-            if plans:
-                await self._bulk_now(plans, progress)
+            leftovers = await self._bulk_now(plans, progress)
+        else:
+            async with self.gate:
+                plans = [p for p in plans if await self._still_needed(p)]
+                leftovers = await self._bulk_now(plans, progress) if plans else []
+        # Singles take the gate themselves, one write at a time.
+        await self._gather([self._guarded(p, progress) for p in leftovers])
 
-    async def _bulk_now(self, plans: Sequence[Plan], progress: Progress | None) -> None:
+    async def _bulk_now(self, plans: Sequence[Plan], progress: Progress | None) -> list[Plan]:
+        """The bulk call and the re-read; returns the plans still to create one by one."""
         drafts: list[MeetergoDraft] = [p.meetergo_draft for p in plans if p.meetergo_draft]
         try:
             await self.meetergo.bulk_create(drafts)
@@ -282,10 +292,9 @@ class Applier:
         except UncertainWriteError as exc:
             log.warning("bulk create answer lost (%s); re-reading to see what arrived", exc)
         except RecordError as exc:
-            # All-or-nothing refusal: one bad entry; the singles below find which one.
+            # All-or-nothing refusal: one bad entry; the singles find which one.
             log.warning("bulk create refused (%s); creating one by one", exc)
-            await self._gather([self._guarded(p, progress) for p in plans])
-            return
+            return list(plans)
         except VendorError as exc:
             log.warning("bulk create failed (%s); re-reading to see what arrived", exc)
         found = await self._reread_newest({p.email for p in plans if p.email}, len(plans))
@@ -298,8 +307,10 @@ class Applier:
             await self._link_created_meetergo(plan, contact)
             if progress:
                 progress(1)
-        # Whatever the re-read did not show is created singly, looking before each create.
-        await self._gather([self._guarded(p, progress) for p in leftovers])
+        # Whatever the re-read did not show may still have arrived (the bulk answer names
+        # nothing): each is searched for by email before it is created singly.
+        self.look_first.update(p.email for p in leftovers if p.email)
+        return leftovers
 
     async def _reread_newest(self, emails: set[str], created: int) -> dict[str, MeetergoContact]:
         """Read newest-first pages until every email is found (or a page past the expected)."""

@@ -72,3 +72,26 @@ def test_killed_backfill_reruns_to_exactly_once(
     stats = sandbox_server.stats()
     assert stats["meetergo"]["writes"] == 0
     assert stats["meetmatch"]["writes"] == 0
+
+
+@pytest.mark.sandbox_args(
+    "--seed", "bulk", "--meetergo", "400", "--meetmatch", "50", "--overlap", "0",
+    "--meetergo-rpm", "3000", "--meetmatch-rpm", "3000", "--bulk-per-minute", "60",
+)
+def test_a_second_backfill_beside_a_running_one_is_refused(
+    sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "config.toml", sandbox_server, tmp_path / "state.db")
+    first = spawn_meetbridge("backfill", "--config", str(config))
+    deadline = time.monotonic() + 60
+    while sandbox_server.stats()["meetmatch"]["writes"] < 20:
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.02)
+    second = meetbridge("backfill", "--config", str(config))
+    assert second.returncode == 1
+    assert "another meetbridge process" in second.stderr
+    assert first.wait(timeout=120) == 0
+    mg = sandbox_server.get("/_sandbox/meetergo/contacts")
+    mm = sandbox_server.get("/_sandbox/meetmatch/contacts")
+    assert max(_emails(mg).values()) == 1 and max(_emails(mm).values()) == 1
+    assert len(mg) == 450 and len(mm) == 450

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from connector.errors import StoreConflictError, StoreError
+from connector.store.lock import AlreadyRunningError, writer_lock
 from connector.store.state import Link, Skip, Store
 
 
@@ -99,3 +100,14 @@ async def test_runs_and_cursors(store: Store) -> None:
 async def test_unreachable_database_is_a_store_error() -> None:
     with pytest.raises(StoreError):
         await Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+async def test_one_writer_at_a_time(any_state_url: str) -> None:
+    await (await Store.open(any_state_url)).close()
+    async with writer_lock(any_state_url):
+        with pytest.raises(AlreadyRunningError, match="another meetbridge process"):
+            async with writer_lock(any_state_url):
+                pass
+    # Released on exit: the next writer gets it.
+    async with writer_lock(any_state_url):
+        pass
