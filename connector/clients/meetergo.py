@@ -116,16 +116,18 @@ class MeetergoClient:
         )
 
     async def iter_pages(
-        self, *, sort_order: str = "ASC", limit: int = PAGE_LIMIT
+        self, *, sort_by: str = "createdAt", sort_order: str = "ASC", limit: int = PAGE_LIMIT
     ) -> AsyncIterator[MeetergoPage]:
-        """Every page, oldest contacts first.
+        """Every page, oldest contacts first by default.
 
         Oldest first means contacts created during the walk land on the last page instead of
-        shifting the pages not yet read; the caller still dedupes by id.
+        shifting the pages not yet read. Rows that tie on the sort key have no stable order
+        between requests, so pages may overlap and miss rows: the caller dedupes by id and
+        checks the count against `total`.
         """
         page = 1
         while True:
-            current = await self.list_page(page, limit, sort_order=sort_order)
+            current = await self.list_page(page, limit, sort_by=sort_by, sort_order=sort_order)
             yield current
             if not current.contacts or page >= current.total_pages:
                 return

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from .common import (
     Json,
     VendorState,
     iso_millis,
+    iso_seconds,
     json_response,
     normalize_email,
     retry_after_seconds,
@@ -79,7 +81,8 @@ class MeetergoState(VendorState):
         self._contacts: dict[str, Json] = {}
         self.bookings = BookingLedger(self.company_id, self.meeting_type_id, self.new_id)
         self.webhooks: dict[str, Json] = {}
-        self._last_stamp: datetime | None = None
+        # Orders rows that tie on every sort key differently at each request (seeded: repeatable).
+        self.tie_order = random.Random(0)
         self._buckets: dict[str, TokenBucket] = {}
         self._bulk_buckets: dict[str, TokenBucket] = {}
         self.requests_per_minute = requests_per_minute
@@ -110,13 +113,9 @@ class MeetergoState(VendorState):
 
     # ---- contacts ------------------------------------------------------------------------
     def _stamp(self, moment: datetime | None = None) -> str:
-        """A timestamp later than every earlier one, so createdAt orders inserts exactly."""
-        moment = moment if moment is not None else utcnow()
-        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-        if self._last_stamp is not None and moment <= self._last_stamp:
-            moment = self._last_stamp + timedelta(milliseconds=1)
-        self._last_stamp = moment
-        return iso_millis(moment)
+        """A timestamp at second resolution, as meetergo shows them: records created in the
+        same second (a bulk import, a busy minute) tie, and nothing orders them further."""
+        return iso_seconds(moment if moment is not None else utcnow())
 
     def create_contact(self, fields: Json, *, created_at: datetime | None = None) -> Json:
         """Insert a contact as given (no dedupe, no validation: callers validate)."""
@@ -214,6 +213,7 @@ class MeetergoState(VendorState):
             text = value.casefold() if isinstance(value, str) else ""
             return (value is None, text, contact["createdAt"])
 
+        self.tie_order.shuffle(found)
         found.sort(key=key, reverse=descending)
         return found
 

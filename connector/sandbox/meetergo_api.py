@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .common import ApiError, guarded_route, json_response, read_json_object
+from .common import ApiError, guarded_route, json_response, read_json_object, utcnow
 from .meetergo_schema import MAX_WEBHOOKS, SORT_FIELDS, validate_contact, validate_webhook
 
 if TYPE_CHECKING:
@@ -96,8 +96,10 @@ def routes(state: MeetergoState) -> list[Route]:
             validate_contact(entry, creating=True, prefix=f"contacts.{index}.")
             for index, entry in enumerate(entries)
         ]
+        # One transaction, one clock reading: every contact of a bulk call has the same createdAt.
+        moment = utcnow()
         for fields in valid:
-            state.create_contact(fields)
+            state.create_contact(fields, created_at=moment)
         # The real answer's shape is undocumented; the least convenient plausible one has no ids.
         return json_response({"success": True, "count": len(valid)}, 201)
 

@@ -59,6 +59,8 @@ class BackfillHooks:
 class _MeetergoScan:
     by_id: dict[str, MeetergoContact] = field(default_factory=dict)
     by_email: dict[str, list[MeetergoContact]] = field(default_factory=lambda: defaultdict(list))
+    # Whether every contact meetergo counted was read; if not, creates look before they leap.
+    complete: bool = True
 
     def add(self, contact: MeetergoContact) -> None:
         if contact.id in self.by_id:
@@ -77,16 +79,36 @@ def _preference(person: MeetMatchProspect, links: LinkIndex) -> tuple[object, ..
     return (not linked, person.source != "contact", created, person.id)
 
 
+# Orders to walk meetergo in. Contacts created in one second (an import, a bulk call) tie on
+# createdAt, and tied rows come back in no stable order, so one walk can miss some of them;
+# a walk by email (nearly unique) or by name then picks up what the first one missed.
+SCAN_ORDERS = (("createdAt", "ASC"), ("email", "ASC"), ("lastName", "ASC"), ("firstName", "ASC"))
+
+
 async def _scan_meetergo(client: MeetergoClient, hooks: BackfillHooks) -> _MeetergoScan:
     scan = _MeetergoScan()
-    first = True
-    async for page in client.iter_pages():
-        if first:
-            hooks.phase("reading meetergo", page.total)
-            first = False
-        for contact in page.contacts:
-            scan.add(contact)
-        hooks.advance(len(page.contacts))
+    expected = 0
+    for sort_by, order in SCAN_ORDERS:
+        first = True
+        async for page in client.iter_pages(sort_by=sort_by, sort_order=order):
+            if first:
+                hooks.phase(f"reading meetergo (by {sort_by})", page.total)
+                first = False
+            expected = max(expected, page.total)
+            for contact in page.contacts:
+                scan.add(contact)
+            hooks.advance(len(page.contacts))
+        if len(scan.by_id) >= expected:
+            return scan
+        log.warning(
+            "meetergo paging by %s showed %d of %d contacts (tied sort keys); reading again",
+            sort_by,
+            len(scan.by_id),
+            expected,
+        )
+    # Still short (contacts deleted during the walk also cause this): every meetergo create
+    # of this run searches for the email first.
+    scan.complete = False
     return scan
 
 
@@ -198,6 +220,7 @@ async def run_backfill(
             dry_run=dry_run,
             gate=gate,
         )
+        applier.look_first_all = not scan.complete
         hooks.phase("writing", len(plans))
         await applier.apply_all(plans, hooks.advance)
         status = "failed" if summary.failed else "ok"

@@ -22,7 +22,7 @@ from connector.sync.applier import Applier
 from connector.sync.links import LinkIndex
 from connector.sync.meetmatch_reader import read_meetmatch
 from connector.sync.planner import Planner
-from connector.sync.plans import Summary
+from connector.sync.plans import Summary, meetergo_row_key
 from connector.sync.resync import resync_meetmatch, sync_meetergo_contact
 from mappings import (
     prospect_from_appointment,
@@ -31,6 +31,7 @@ from mappings import (
     prospect_from_form,
 )
 from mappings.records import (
+    MeetergoContact,
     MeetMatchAppointment,
     MeetMatchContact,
     MeetMatchDeal,
@@ -150,24 +151,32 @@ class LiveSync:
             return len(people)
 
     async def poll_meetergo(self) -> int:
-        """Newest meetergo contacts first, until one meetbridge already knows; returns new ones."""
+        """Newest meetergo contacts first, down to ones meetbridge already knows; returns new ones.
+
+        meetergo has no contact webhooks and no updated-since filter. Contacts created in the
+        same second tie on createdAt and come back in any order, so the walk does not stop at
+        the first known contact but at the first page that ends older than it.
+        """
         async with self.lock:
-            fresh = []
+            fresh: dict[str, MeetergoContact] = {}
+            cutoff = None
             page = 1
             while True:
                 current = await self.rt.meetergo.list_page(page, PAGE_LIMIT, sort_order="DESC")
-                ids = [c.id for c in current.contacts]
-                known = await self.rt.store.known_meetergo_ids(ids)
-                for contact in current.contacts:
-                    if contact.id in known:
-                        break
-                    fresh.append(contact)
-                else:
-                    if page < current.total_pages and current.contacts:
-                        page += 1
-                        continue
-                break
+                contacts = current.contacts
+                known = await self.rt.store.known_meetergo_ids([c.id for c in contacts])
+                for contact in contacts:
+                    if contact.id not in known:
+                        fresh.setdefault(contact.id, contact)
+                    elif cutoff is None and contact.created_at is not None:
+                        cutoff = contact.created_at
+                if not contacts or page >= current.total_pages:
+                    break
+                last = contacts[-1].created_at
+                if cutoff is not None and last is not None and last < cutoff:
+                    break
+                page += 1
             # Oldest first, as they were created.
-            for contact in reversed(fresh):
+            for contact in sorted(fresh.values(), key=meetergo_row_key):
                 await sync_meetergo_contact(self.planner, self.applier, contact)
             return len(fresh)

@@ -75,8 +75,20 @@ def test_killed_backfill_reruns_to_exactly_once(
 
 
 @pytest.mark.sandbox_args(
-    "--seed", "bulk", "--meetergo", "400", "--meetmatch", "50", "--overlap", "0",
-    "--meetergo-rpm", "3000", "--meetmatch-rpm", "3000", "--bulk-per-minute", "60",
+    "--seed",
+    "bulk",
+    "--meetergo",
+    "400",
+    "--meetmatch",
+    "50",
+    "--overlap",
+    "0",
+    "--meetergo-rpm",
+    "3000",
+    "--meetmatch-rpm",
+    "3000",
+    "--bulk-per-minute",
+    "60",
 )
 def test_a_second_backfill_beside_a_running_one_is_refused(
     sandbox_server: SandboxServer, tmp_path: Path

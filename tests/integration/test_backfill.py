@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -87,7 +88,8 @@ async def test_ambiguous_meetergo_pair_is_neither_modified_nor_linked(
 
 
 async def test_ambiguous_pair_reaches_meetmatch_once(sandbox: Sandbox, runtime: Runtime) -> None:
-    sandbox.meetergo.user_create_contact(firstName="Kim", email="kim@example.com")
+    older = datetime(2025, 1, 1, tzinfo=UTC)
+    sandbox.meetergo.user_create_contact(firstName="Kim", email="kim@example.com", created_at=older)
     sandbox.meetergo.user_create_contact(firstName="Kimberly", email="Kim@Example.com")
 
     await commands.backfill(runtime)

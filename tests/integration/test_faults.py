@@ -7,6 +7,7 @@ recorded, not merely that the run ended.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 
@@ -123,3 +124,25 @@ async def test_failed_writes_become_dead_letters_and_replay_clears_them(
         sandbox.reset_counters()
         await commands.backfill(rt)
         assert sandbox.stats()["meetmatch"]["writes"] == 0
+
+
+async def test_contacts_created_in_one_second_are_all_found(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    """An import gives hundreds of meetergo contacts one createdAt; pages over tied rows overlap
+    and miss rows. meetbridge must still see everyone before deciding what to create."""
+    moment = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    for n in range(300):
+        sandbox.meetergo.user_create_contact(
+            firstName=f"Imported{n}", email=f"imp{n}@example.com", created_at=moment
+        )
+    for n in range(80):
+        sandbox.meetmatch.add_contact(f"Imported {n}", f"imp{n}@example.com", notify=False)
+    for n in range(20):
+        sandbox.meetmatch.add_contact(f"New {n}", f"new{n}@example.com", notify=False)
+
+    report = await commands.backfill(runtime)
+
+    assert report.summary.failed == 0
+    _converged(sandbox)
+    assert len(sandbox.meetergo.all_contacts()) == 320

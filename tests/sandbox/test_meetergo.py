@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 
 from connector.sandbox import MeetergoState, Sandbox
 
 from .conftest import MG
+
+EPOCH = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 PLATFORM_KEY = "ak_live:5d1c0a4e-0000-4000-8000-000000000001:secret"
 
@@ -67,7 +71,9 @@ async def test_phone_only_contact_is_allowed(client: httpx.AsyncClient) -> None:
 
 async def test_search_pages_over_the_live_list(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
     for i in range(5):
-        sandbox.meetergo.user_create_contact(firstName=f"P{i}", email=f"p{i}@example.com")
+        sandbox.meetergo.user_create_contact(
+            firstName=f"P{i}", email=f"p{i}@example.com", created_at=EPOCH + timedelta(minutes=i)
+        )
     page1 = (await client.get("/meetergo/crm?limit=2&page=1", headers=MG)).json()
     assert {k: page1[k] for k in ("page", "limit", "total", "totalPages")} == {
         "page": 1,
@@ -87,21 +93,45 @@ async def test_search_pages_over_the_live_list(client: httpx.AsyncClient, sandbo
     assert asc["result"][0]["item"]["firstName"] == "P0"
 
 
-async def test_created_at_is_strictly_increasing(sandbox: Sandbox) -> None:
-    stamps = [
-        sandbox.meetergo.user_create_contact(email=f"{i}@x.io")["createdAt"] for i in range(50)
-    ]
-    assert stamps == sorted(set(stamps))
+async def test_created_at_has_second_resolution_and_ties_have_no_stable_order(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    moment = EPOCH.replace(microsecond=123456)
+    stamps = {
+        sandbox.meetergo.user_create_contact(email=f"{i}@x.io", created_at=moment)["createdAt"]
+        for i in range(50)
+    }
+    assert stamps == {"2025-03-01T09:00:00Z"}
+    # A database without a unique tiebreak may order tied rows differently at every request:
+    # paging through them, pages overlap and rows go missing.
+    seen: set[str] = set()
+    for page in range(1, 6):
+        rows = (await client.get(f"/meetergo/crm?limit=10&page={page}", headers=MG)).json()
+        seen |= {r["item"]["email"] for r in rows["result"]}
+    assert len(seen) < 50
+
+
+async def test_a_bulk_call_stamps_all_its_contacts_alike(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    body = {"contacts": [{"email": f"b{i}@x.io"} for i in range(5)]}
+    assert (await client.post("/meetergo/crm/bulk", headers=MG, json=body)).status_code == 201
+    assert len({c["createdAt"] for c in sandbox.meetergo.all_contacts()}) == 1
 
 
 async def test_search_term_tags_and_sort(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
     mg = sandbox.meetergo
+    at = [EPOCH + timedelta(minutes=i) for i in range(4)]
     mg.user_create_contact(
-        firstName="Zoë", lastName="Ångström", email="zoe@example.com", tags=["A"]
+        firstName="Zoë", lastName="Ångström", email="zoe@example.com", tags=["A"], created_at=at[0]
     )
-    mg.user_create_contact(firstName="anna", lastName="Berg", phoneNumber="+49 151 777", tags=["B"])
-    mg.user_create_contact(firstName="Carl", email="CARL@annex.io", tags=["A", "B"])
-    mg.user_create_contact(firstName=None, email="nobody@example.com")
+    mg.user_create_contact(
+        firstName="anna", lastName="Berg", phoneNumber="+49 151 777", tags=["B"], created_at=at[1]
+    )
+    mg.user_create_contact(
+        firstName="Carl", email="CARL@annex.io", tags=["A", "B"], created_at=at[2]
+    )
+    mg.user_create_contact(firstName=None, email="nobody@example.com", created_at=at[3])
 
     async def names(query: str) -> list[object]:
         body = (await client.get(f"/meetergo/crm?{query}", headers=MG)).json()
@@ -155,6 +185,7 @@ async def test_patch_replaces_tags_and_additional_data(
         email="anna@example.com",
         tags=["Lead", "Optin"],
         additionalData={"company": "Acme", "jobTitle": "CEO"},
+        created_at=EPOCH,
     )
     response = await client.patch(
         f"/meetergo/crm/{contact['id']}",
