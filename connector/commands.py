@@ -5,6 +5,7 @@ Each takes an open `Runtime`; the CLI only parses arguments, prints, and maps er
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +26,8 @@ from mappings.records import MeetMatchProspect
 def _config_for(rt: Runtime, directions: list[str] | None) -> PlannerConfig:
     if not directions:
         return rt.planner
-    return PlannerConfig(
-        rt.planner.options,
-        rt.planner.policy,
-        frozenset(d for d in rt.planner.directions if d in directions),
+    return dataclasses.replace(
+        rt.planner, directions=frozenset(d for d in rt.planner.directions if d in directions)
     )
 
 

@@ -69,6 +69,7 @@ async def open_runtime(
                     options=mapping_options(settings),
                     policy=settings.sync.conflict,
                     directions=frozenset(settings.sync.directions),
+                    on_meetergo_delete=settings.sync.on_meetergo_delete,
                 ),
                 counter=counter,
             )

@@ -57,6 +57,9 @@ class SyncSettings(_Section):
     field_renames: dict[str, str] = Field(default_factory=dict)
     # Region for phone numbers written without a country code (e.g. "DE"); empty: keep as is.
     default_phone_region: str = ""
+    # A person whose meetergo contact a user deleted: keep it deleted (recorded as a skip that
+    # `status` shows) or create it again from the next MeetMatch observation.
+    on_meetergo_delete: Literal["keep_deleted", "recreate"] = "keep_deleted"
     # Contacts to create in meetergo at once before the bulk endpoint pays off (it needs a re-read).
     bulk_threshold: int = Field(default=3, ge=1)
     # How many writes run at once; the rate budget paces them either way.

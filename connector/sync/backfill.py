@@ -162,14 +162,20 @@ async def run_backfill(
 
         scan = await _scan_meetergo(meetergo, hooks)
         links = await LinkIndex.load(store, dry_run=dry_run)
-        linked_ids = {
-            link.meetergo_id
-            for p in people.values()
-            if (link := links.find(meetmatch_id=p.id)) and link.meetergo_id
-        }
+        if scan.complete:
+            # Every linked meetergo contact the full walk did not show is looked up: deletions
+            # are found here even for people MeetMatch no longer lists.
+            linked_ids = links.meetergo_ids()
+        else:
+            linked_ids = {
+                link.meetergo_id
+                for p in people.values()
+                if (link := links.find(meetmatch_id=p.id)) and link.meetergo_id
+            }
         deleted = await _missing_linked(meetergo, links, scan, linked_ids)
 
         planner = Planner(config, links)
+        planner.deleted_meetergo |= deleted
         plans: list[Plan] = []
         paired: set[str] = set()
         meetmatch_emails: set[str] = set()
@@ -197,6 +203,12 @@ async def run_backfill(
             for contact_id in (plan.meetergo_id, plan.link.meetergo_id if plan.link else None):
                 if contact_id:
                     paired.add(contact_id)
+        planned = {p.source_id for p in plans}
+        for contact_id in sorted(deleted):
+            # People MeetMatch no longer lists whose meetergo contact was deleted: tombstone.
+            gone = links.find(meetergo_id=contact_id)
+            if gone is not None and gone.meetmatch_id and gone.meetmatch_id not in planned:
+                plans.append(planner.tombstone(gone))
         for contact in sorted(scan.by_id.values(), key=meetergo_row_key):
             if contact.id in paired:
                 continue

@@ -79,7 +79,8 @@ class LinkIndex:
         return link
 
     def meetergo_ids(self) -> set[str]:
-        return set(self._by_meetergo)
+        """meetergo ids of live links (a tombstoned contact is not looked for again)."""
+        return {i for i, link in self._by_meetergo.items() if link.state != "meetergo_deleted"}
 
     async def save(self, link: Link) -> Link:
         if self._dry_run:

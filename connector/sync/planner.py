@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from connector.settings import Direction
 from connector.store.state import Link
@@ -45,6 +45,9 @@ class PlannerConfig:
     options: MappingOptions
     policy: ConflictPolicy
     directions: frozenset[Direction]
+    # What a MeetMatch observation of a person whose meetergo contact a user deleted does:
+    # nothing (the deletion stands, recorded as a skip) or create the contact again.
+    on_meetergo_delete: Literal["keep_deleted", "recreate"] = "keep_deleted"
 
 
 Source = tuple[Side, str, str | None]  # side, record id, email
@@ -71,6 +74,8 @@ class Planner:
     def __init__(self, config: PlannerConfig, links: LinkIndex) -> None:
         self.config = config
         self.links = links
+        # meetergo ids confirmed deleted (a 404 when fetched); filled by whoever looked.
+        self.deleted_meetergo: set[str] = set()
 
     @property
     def to_meetergo(self) -> bool:
@@ -113,15 +118,25 @@ class Planner:
         if link is not None and link.meetmatch_id not in (None, prospect.id):
             return self.duplicate_meetmatch(prospect, email, link.meetmatch_id or "")
 
+        if link is not None and link.state == "meetergo_deleted":
+            linked_contact_deleted = True  # tombstoned by an earlier run
         if (
             link is not None
             and link.meetergo_id is not None
             and linked_contact is None
             and linked_contact_deleted
-            and len(candidates) == 1
+            and (len(candidates) == 1 or self.config.on_meetergo_delete == "recreate")
         ):
-            # The linked meetergo contact is gone, but a user made a new one for this person:
-            # pair with the new one as if the old link had never had a meetergo side.
+            # The linked meetergo contact is gone, and a user made a new one for this person
+            # (pair with it), or the configuration says to create it again: go on as if the
+            # link had never had a meetergo side.
+            link = link.but(meetergo_id=None, meetergo_hash=None, state="active")
+
+        if (
+            link is not None
+            and link.state == "meetergo_deleted"
+            and (candidates or self.config.on_meetergo_delete == "recreate")
+        ):
             link = link.but(meetergo_id=None, meetergo_hash=None, state="active")
 
         if link is not None and link.meetergo_id is not None:
@@ -187,6 +202,20 @@ class Planner:
                 settles=prospect.id,
             )
 
+        if len(candidates) == 1 and self._linked_elsewhere(candidates[0], email):
+            holder = self.links.find(meetergo_id=candidates[0].id)
+            return _skip(
+                Side.MEETMATCH,
+                prospect.id,
+                email,
+                SkipReason.AMBIGUOUS_MATCH,
+                detail=(
+                    f"meetergo contact {candidates[0].id} has this email but is linked to "
+                    f"{holder.email if holder else 'another person'}"
+                ),
+                settles=prospect.id,
+            )
+
         if len(candidates) == 1:
             contact = candidates[0]
             pair = Link(
@@ -236,6 +265,22 @@ class Planner:
             source_hash=digest,
             settles=prospect.id,
         )
+
+    def tombstone(self, link: Link) -> Plan:
+        """A linked meetergo contact was deleted by a user: remember it, so it stays deleted."""
+        return _skip(
+            Side.MEETMATCH,
+            link.meetmatch_id or "",
+            link.email,
+            SkipReason.DELETED_ON_OTHER_SIDE,
+            link=link.but(state="meetergo_deleted"),
+            detail=f"meetergo contact {link.meetergo_id} was deleted",
+        )
+
+    def _linked_elsewhere(self, contact: MeetergoContact, email: str) -> bool:
+        """The meetergo contact already stands for another person (its email changed)."""
+        holder = self.links.find(meetergo_id=contact.id)
+        return holder is not None and holder.email != email
 
     def duplicate_meetmatch(self, prospect: MeetMatchProspect, email: str, holder: str) -> Plan:
         """MeetMatch holds two contacts with one email; the other one carries the sync.
@@ -320,6 +365,23 @@ class Planner:
             return plans
 
         by_email = link or self.links.find(email=email)
+        if (
+            by_email is not None
+            and by_email.meetergo_id not in (None, contact.id)
+            and by_email.meetergo_id not in self.deleted_meetergo
+            and by_email.state != "meetergo_deleted"
+        ):
+            # The link is the truth: the person is linked to another meetergo contact that
+            # still exists (this one took over an email that contact had before).
+            return [
+                _skip(
+                    Side.MEETERGO,
+                    contact.id,
+                    email,
+                    SkipReason.AMBIGUOUS_MATCH,
+                    detail=f"this email's person is linked to meetergo contact {by_email.meetergo_id}",
+                )
+            ]
         if by_email is not None and by_email.meetmatch_id is not None:
             # The person is known from MeetMatch (an earlier ambiguous match, a deleted and
             # re-created meetergo contact, or a meetergo create whose answer was lost).
