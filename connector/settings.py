@@ -14,7 +14,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from connector.errors import ConfigError
 
@@ -168,6 +173,14 @@ def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) ->
         data.setdefault(section, {}).update(values)
     try:
         return Settings(**data)
+    except SettingsError as exc:
+        # An environment variable for a list or table key that is not JSON.
+        raise ConfigError(
+            [
+                f"{exc} (list and table keys take JSON in the environment, e.g. "
+                "MEETBRIDGE_SYNC__DIRECTIONS='[\"meetergo_to_meetmatch\"]')"
+            ]
+        ) from exc
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

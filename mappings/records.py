@@ -10,13 +10,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JsonObject = dict[str, Any]
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    @field_validator(
+        "custom_fields",
+        "answers",
+        "additional_data",
+        "tags",
+        "event_types",
+        mode="before",
+        check_fields=False,
+    )
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        """A vendor sending null for an object or list field means "none": treat it as empty
+        rather than refusing the whole record (and with it a whole list read)."""
+        if value is not None:
+            return value
+        field = cls.model_fields[info.field_name]
+        return field.default_factory() if field.default_factory else value  # type: ignore[call-arg]
 
 
 # --- MeetMatch -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ lost raises `UncertainWriteError` instead of being retried (the caller looks fir
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from mappings.emails import normalize_email
 from mappings.records import MeetergoContact, MeetergoDraft, MeetergoPage, MeetergoWebhook
 
 VENDOR = "meetergo"
+log = logging.getLogger(__name__)
 PAGE_LIMIT = 100  # meetergo's maximum page size
 BULK_LIMIT = 1000  # contacts per bulk call
 
@@ -107,8 +109,15 @@ class MeetergoClient:
         body = await self.http.request("GET", "/crm", params=params)
         if not isinstance(body, dict) or not isinstance(body.get("result"), list):
             raise FatalError(VENDOR, "GET /crm: answer has no result list")
+        contacts = []
+        for row in body["result"]:
+            try:
+                contacts.append(_contact(row, "GET /crm"))
+            except FatalError as exc:
+                # One malformed row must not hide the page: it is left out, loudly.
+                log.warning("%s", exc)
         return MeetergoPage(
-            contacts=[_contact(row, "GET /crm") for row in body["result"]],
+            contacts=contacts,
             page=int(body.get("page", page)),
             limit=int(body.get("limit", limit)),
             total=int(body.get("total", 0)),

@@ -7,6 +7,7 @@ never changed, and creating an existing email answers 200 with the record that a
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 import httpx
@@ -27,6 +28,7 @@ from mappings.records import (
 )
 
 VENDOR = "MeetMatch"
+log = logging.getLogger(__name__)
 MAX_LIMIT = 100
 R = TypeVar("R", bound=BaseModel)
 
@@ -99,8 +101,9 @@ class MeetMatchClient:
             try:
                 records.append(model.model_validate(row))
             except ValidationError as exc:
-                # One malformed record must not hide the others; it is simply not seen.
-                raise FatalError(VENDOR, f"{path}: malformed record: {exc.errors()[:1]}") from exc
+                # One malformed record must not hide the others: it is left out, loudly.
+                ref = row.get("id") if isinstance(row, dict) else None
+                log.warning("%s: record %s left out, malformed: %s", path, ref, exc.errors()[:1])
         return records
 
     async def list_contacts(self, limit: int = MAX_LIMIT) -> list[MeetMatchContact]:

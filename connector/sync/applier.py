@@ -200,7 +200,14 @@ class Applier:
             self.settled.append(plan.settles)
         if plan.action is not Action.UNCHANGED:
             await self.store.clear_skip(plan.source_side.value, plan.source_id)
-            await self.store.resolve_dead_letters(plan.source_side.value, plan.source_id)
+            # Failures recorded for either record of the pair are settled now.
+            records = {(plan.source_side.value, plan.source_id)}
+            if plan.link is not None:
+                records.add(("meetmatch", plan.link.meetmatch_id or ""))
+                records.add(("meetergo", plan.link.meetergo_id or ""))
+            for side, record_id in sorted(records):
+                if record_id:
+                    await self.store.resolve_dead_letters(side, record_id)
 
     async def _dead_letter(self, plan: Plan, exc: Exception) -> None:
         message = f"{plan.describe()}: {exc}"

@@ -379,7 +379,7 @@ class Planner:
                     contact.id,
                     email,
                     SkipReason.AMBIGUOUS_MATCH,
-                    detail=f"this email's person is linked to meetergo contact {by_email.meetergo_id}",
+                    detail=f"its person is linked to meetergo contact {by_email.meetergo_id}",
                 )
             ]
         if by_email is not None and by_email.meetmatch_id is not None:

@@ -137,3 +137,12 @@ def test_failed_writes_exit_1_then_replay_delivers(
     assert after["dead_letters"] == []
     rerun = meetbridge("backfill", "--config", str(config))
     assert rerun.returncode == 0, rerun.stderr
+
+
+def test_a_list_key_from_the_environment_must_be_json(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[meetmatch]\napi_key = "k"\n[meetergo]\napi_key = "k"\n', encoding="utf-8")
+    env = {"MEETBRIDGE_SYNC__DIRECTIONS": "meetergo_to_meetmatch"}
+    result = meetbridge("check", "--config", str(config), env=env)
+    assert result.returncode == 2
+    assert "take JSON" in result.stderr and "Traceback" not in result.stderr
