@@ -75,6 +75,7 @@ def from_meetmatch(
         lead_source=clean_text(record.lead_source),
         tags=tuple(tags),
         custom=custom,
+        address=(record.email or "").strip() or None,
     )
 
 
@@ -98,6 +99,7 @@ def from_meetergo(
         lead_source=_text_value(additional.get(options.lead_source_key)),
         tags=tuple(contact.tags),
         custom=additional_to_custom(additional, options),
+        address=(contact.email or "").strip() or None,
     )
 
 
@@ -110,8 +112,8 @@ def to_meetmatch_create(contact: CanonicalContact, options: MappingOptions) -> N
     if contact.tags:
         custom[options.tags_key] = list(contact.tags)
     body: dict[str, Any] = {
-        "full_name": contact.full_name or contact.email,
-        "email": contact.email,
+        "full_name": contact.full_name or contact.email_to_write,
+        "email": contact.email_to_write,
         "company": contact.company,
         "phone": contact.phone,
         "lead_source": contact.lead_source or options.lead_source,
@@ -128,7 +130,7 @@ def to_meetergo_create(contact: CanonicalContact, options: MappingOptions) -> Me
     body: dict[str, Any] = {
         "firstName": contact.first_name,
         "lastName": contact.last_name,
-        "email": contact.email,
+        "email": contact.email_to_write,
         "phoneNumber": contact.phone,
         "tags": list(merge_tags(contact.tags, options.meetergo_tags)) or None,
         "additionalData": additional_data_for(contact, options) or None,

@@ -62,9 +62,16 @@ class CanonicalContact:
     lead_source: str | None
     tags: tuple[str, ...]
     custom: Mapping[str, Any]
+    # The address as the source wrote it (trimmed, letter case kept): what is written to the
+    # other side. Case-folding is for matching only; "Straße" and "strasse" are not one mailbox.
+    address: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", merge_tags(self.tags))
+
+    @property
+    def email_to_write(self) -> str:
+        return self.address or self.email
 
     @property
     def full_name(self) -> str | None:

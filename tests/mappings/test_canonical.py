@@ -187,3 +187,17 @@ def test_a_contact_survives_the_trip_through_meetmatch() -> None:
 
 def test_canonical_tags_are_deduplicated() -> None:
     assert _contact(tags=("VIP", "Lead", "vip")).tags == ("VIP", "Lead")
+
+
+def test_the_address_is_written_as_given_and_matched_case_folded() -> None:
+    options = MappingOptions()
+    contact = from_meetergo(
+        MeetergoContact.model_validate(
+            {"id": "g", "firstName": "Jürgen", "email": "  Jürgen.Straße@Example.de "}
+        ),
+        options,
+    )
+    assert isinstance(contact, CanonicalContact)
+    assert contact.email == "jürgen.strasse@example.de"  # the matching key
+    assert to_meetmatch_create(contact, options).email == "Jürgen.Straße@Example.de"
+    assert to_meetergo_create(contact, options).email == "Jürgen.Straße@Example.de"
