@@ -162,6 +162,8 @@ class Daemon:
             return len(result.replayed)
 
         await self._job("dead_letters", replay)
+        with contextlib.suppress(StoreError):
+            self.metrics.set_dead_letters(len(await self.rt.store.open_dead_letters()))
 
     async def reconcile(self) -> None:
         async def scan() -> int:
@@ -217,7 +219,18 @@ async def serve(
     check_daemon_settings(settings)
     async with writer_lock(settings.state.url), open_runtime(settings, transport=transport) as rt:
         metrics = Metrics()
-        daemon = Daemon(rt, await LiveSync.create(rt), metrics)
+        live = await LiveSync.create(rt)
+        daemon = Daemon(rt, live, metrics)
+
+        def vendor_answer(vendor: str, status: int) -> None:
+            metrics.count_vendor_request(vendor, status or "no_answer")
+            if status == 429:
+                metrics.count_rate_limited(vendor)
+
+        rt.counter.listeners.append(vendor_answer)
+        live.summary.listeners.append(lambda side, action: metrics.count_sync_action(side, action))
+        with contextlib.suppress(StoreError):
+            metrics.set_dead_letters(len(await rt.store.open_dead_letters()))
         secrets = [settings.meetmatch.webhook_secret.get_secret_value()]  # type: ignore[union-attr]
         token = settings.receiver.meetergo_path_token
         app = receiver_app(

@@ -36,11 +36,15 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self.by_status: dict[tuple[str, int], int] = {}
-        self.failures: dict[str, int] = {}
+        # Called with (vendor, status) for every answer (status 0: none arrived); the daemon
+        # feeds its Prometheus metrics from here.
+        self.listeners: list[Callable[[str, int], None]] = []
 
     def record(self, vendor: str, status: int) -> None:
         key = (vendor, status)
         self.by_status[key] = self.by_status.get(key, 0) + 1
+        for listener in self.listeners:
+            listener(vendor, status)
 
     def total(self, vendor: str) -> int:
         return sum(n for (v, _), n in self.by_status.items() if v == vendor)

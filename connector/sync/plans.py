@@ -8,6 +8,7 @@ caused it and, once applied, the link to remember.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -87,16 +88,26 @@ class Summary:
     counts: Counter[tuple[Side, str]] = field(default_factory=Counter)
     skipped: Counter[tuple[Side, str]] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    # Called with (side, outcome) for every count; the daemon feeds its metrics from here.
+    listeners: list[Callable[[str, str], None]] = field(default_factory=list)
+
+    def _tell(self, side: Side, outcome: str, n: int = 1) -> None:
+        for listener in self.listeners:
+            for _ in range(n):
+                listener(side.value, outcome)
 
     def add(self, side: Side, outcome: str, n: int = 1) -> None:
         self.counts[(side, outcome)] += n
+        self._tell(side, outcome, n)
 
     def skip(self, side: Side, reason: str) -> None:
         self.skipped[(side, reason)] += 1
+        self._tell(side, f"skipped_{reason}")
 
     def fail(self, side: Side, message: str) -> None:
         self.counts[(side, "failed")] += 1
         self.failures.append(message)
+        self._tell(side, "failed")
 
     @property
     def failed(self) -> int:

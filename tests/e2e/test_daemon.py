@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from mappings import normalize_email
-from tests.e2e.conftest import SandboxServer
+from tests.e2e.conftest import SandboxServer, meetbridge
 
 pytestmark = pytest.mark.slow
 
@@ -209,7 +209,19 @@ def test_live_sync_end_to_end(sandbox_server: SandboxServer, daemon: Daemon) -> 
     assert stats["meetmatch"]["writes"] == 0, stats["meetmatch"]
     assert stats["meetmatch"]["requests"] >= 4  # the polls did run
 
+    metrics = httpx.get(daemon.url + "/metrics").text
+    assert 'meetbridge_sync_actions_total{action="created",side="meetergo"}' in metrics
+    assert 'meetbridge_webhook_requests_total{status="401",vendor="meetmatch"} 1.0' in metrics
+    assert "meetbridge_vendor_requests_total" in metrics
+
     assert daemon.stop(signal.SIGTERM) == 0
+    status = meetbridge("status", "--config", str(daemon.config), "--json")
+    facts = json.loads(status.stdout)
+    assert facts["inbox_depth"] == 0 and facts["inbox"]["done"] >= 3
+    assert facts["last_success"]["poll_meetmatch"] and facts["last_success"]["poll_meetergo"]
+    assert {s["vendor"] for s in facts["subscriptions"]} == {"meetmatch", "meetergo"}
+    assert TOKEN not in status.stdout  # the path token is a secret
+    assert facts["links"]["both_sides"] >= 4
 
     # A restart reuses the subscriptions.
     daemon.start()
