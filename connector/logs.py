@@ -19,6 +19,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        sync = getattr(record, "sync", None)
+        if isinstance(sync, dict):
+            entry.update({k: v for k, v in sync.items() if v is not None})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -142,7 +142,7 @@ class Applier:
             await self.links.save(plan.link.but(meetergo_hash=meetergo_hash(contact, self.options)))
             self._count(plan)
             await self._linked(plan)
-            log.info("updated meetergo contact %s from %s", contact.id, plan.source_side.label)
+            _log_action("update", Side.MEETERGO, plan, contact.id)
         elif plan.side is Side.MEETMATCH:
             await self._create_in_meetmatch(plan)
         else:
@@ -192,7 +192,7 @@ class Applier:
         if plan.settles:
             self.settled.append(plan.settles)
         self._count(plan)
-        log.info("skipped %s %s: %s", plan.side.label, plan.source_id, plan.reason)
+        _log_action("skip", plan.side, plan, None, reason=plan.reason)
 
     async def _linked(self, plan: Plan) -> None:
         """The record is in sync now: settle it and close what earlier failures left open."""
@@ -211,7 +211,7 @@ class Applier:
 
     async def _dead_letter(self, plan: Plan, exc: Exception) -> None:
         message = f"{plan.describe()}: {exc}"
-        log.error("failed: %s", message)
+        _log_action("failed", plan.side, plan, None, reason=str(exc), level=logging.ERROR)
         self.summary.fail(plan.side, message)
         if self.dry_run:
             return
@@ -242,12 +242,7 @@ class Applier:
         await self.links.save(plan.link.but(meetmatch_id=contact.id, meetmatch_hash=digest))
         self._count(plan, created=created)
         await self._linked(plan)
-        log.info(
-            "%s MeetMatch contact %s from meetergo %s",
-            "created" if created else "linked existing",
-            contact.id,
-            plan.source_id,
-        )
+        _log_action("create" if created else "link", Side.MEETMATCH, plan, contact.id)
 
     async def _create_in_meetergo(self, plan: Plan) -> MeetergoContact:
         """POST /crm, looking for the email first whenever an earlier answer was lost."""
@@ -276,7 +271,7 @@ class Applier:
         )
         self._count(plan)
         await self._linked(plan)
-        log.info("created meetergo contact %s from MeetMatch %s", contact.id, plan.source_id)
+        _log_action("create", Side.MEETERGO, plan, contact.id)
 
     async def _bulk(self, plans: Sequence[Plan], progress: Progress | None) -> None:
         """One bulk call, a re-read of the newest contacts to learn ids, singles for the rest."""
@@ -332,6 +327,35 @@ class Applier:
             if len(found) == len(emails) or page >= current.total_pages:
                 break
         return found
+
+
+def _log_action(
+    action: str,
+    side: Side,
+    plan: Plan,
+    target_id: str | None,
+    *,
+    reason: object = None,
+    level: int = logging.INFO,
+) -> None:
+    """One line per sync action: what, on which vendor, which records, why (no contact data)."""
+    fields = {
+        "action": action,
+        "vendor": side.value,
+        "source": f"{plan.source_side.value}:{plan.source_id}",
+        "target_id": target_id,
+        "reason": str(reason) if reason is not None else None,
+    }
+    log.log(
+        level,
+        "%s %s %s (from %s)%s",
+        action,
+        side.label,
+        target_id or plan.source_id,
+        fields["source"],
+        f": {reason}" if reason is not None else "",
+        extra={"sync": fields},
+    )
 
 
 def _created_key(contact: MeetergoContact) -> str:
