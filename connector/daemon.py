@@ -91,6 +91,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _dead_letter_backoff(attempts: int) -> timedelta:
+    return timedelta(minutes=min(24 * 60, 2 ** max(0, attempts - 1)))
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored as UTC).
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 2 ** min(attempts, 8)))
 
@@ -157,8 +166,18 @@ class Daemon:
 
     async def retry_dead_letters(self) -> None:
         async def replay() -> int:
+            # Each dead letter waits longer after every failed try (1, 2, 4 … minutes, at most
+            # a day), so a record a vendor keeps refusing does not eat the budget.
+            now = datetime.now(UTC)
+            due = [
+                letter.id
+                for letter in await self.rt.store.open_dead_letters()
+                if _as_utc(letter.updated_at) + _dead_letter_backoff(letter.attempts) <= now
+            ]
+            if not due:
+                return 0
             async with self.live.lock:
-                result = await commands.replay(self.rt, [])
+                result = await commands.replay(self.rt, due)
             return len(result.replayed)
 
         await self._job("dead_letters", replay)

@@ -52,6 +52,7 @@ class DeadLetter:
     error: str
     attempts: int
     created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -364,6 +365,7 @@ class Store:
                     r.error,
                     r.attempts,
                     r.created_at,
+                    r.updated_at,
                 )
                 for r in rows
             ]

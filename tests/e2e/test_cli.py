@@ -146,3 +146,51 @@ def test_a_list_key_from_the_environment_must_be_json(tmp_path: Path) -> None:
     result = meetbridge("check", "--config", str(config), env=env)
     assert result.returncode == 2
     assert "take JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def _with_receiver(config: Path) -> Path:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[meetmatch]\n", '[meetmatch]\nwebhook_secret = "whsec_sandbox"\n')
+        + '\n[receiver]\npublic_url = "https://sync.example.com"\n'
+        'meetergo_path_token = "0123456789abcdefghijklmnopqrstuvwxyz"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_hooks_sync_is_idempotent_and_remove_cleans_up(
+    sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    config = _with_receiver(write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db"))
+    for _ in range(2):
+        synced = meetbridge("hooks", "sync", "--config", str(config))
+        assert synced.returncode == 0, synced.stderr
+    assert len(sandbox_server.get("/_sandbox/meetmatch/hooks")) == 5
+    [webhook] = sandbox_server.get("/_sandbox/meetergo/webhooks")
+    assert webhook["endpoint"].startswith("https://sync.example.com/hooks/meetergo/")
+
+    listed = meetbridge("hooks", "list", "--config", str(config))
+    assert listed.returncode == 0 and "contact.created" in listed.stdout
+    assert "0123456789abcdefghijklmnopqrstuvwxyz" not in listed.stdout  # the token is a secret
+
+    # State lost: the meetergo webhook is adopted, not made a second time.
+    (tmp_path / "s.db").unlink()
+    assert meetbridge("hooks", "sync", "--config", str(config)).returncode == 0
+    assert len(sandbox_server.get("/_sandbox/meetergo/webhooks")) == 1
+
+    removed = meetbridge("hooks", "remove", "--config", str(config))
+    assert removed.returncode == 0, removed.stderr
+    assert sandbox_server.get("/_sandbox/meetergo/webhooks") == []
+    assert "no subscriptions" in meetbridge("hooks", "list", "--config", str(config)).stdout
+
+
+def test_run_refuses_a_weak_path_token(sandbox_server: SandboxServer, tmp_path: Path) -> None:
+    config = _with_receiver(write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db"))
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("0123456789abcdefghijklmnopqrstuvwxyz", "short"),
+        encoding="utf-8",
+    )
+    result = meetbridge("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "receiver.meetergo_path_token" in result.stderr and "short" not in result.stderr
