@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -20,13 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from connector import commands
 from connector.commands import redact_target
-from connector.errors import AuthError, ConfigError, MeetbridgeError, StoreError, VendorError
+from connector.errors import AuthError, ConfigError, MeetbridgeError, StoreError
 from connector.logs import setup_logging
 from connector.report import print_plan, status_tables, summary_table
 from connector.runtime import Runtime, open_runtime
 from connector.settings import ALL_DIRECTIONS, Settings, load_settings
 from connector.store.inbox import Subscriptions
-from connector.store.lock import AlreadyRunningError, writer_lock
+from connector.store.lock import writer_lock
 from connector.sync.backfill import BackfillHooks, BackfillReport
 
 T = TypeVar("T")
@@ -57,6 +57,20 @@ def _settings(path: Path) -> Settings:
         _fail(2, str(exc))
 
 
+def _exit_code_of(work: Coroutine[Any, Any, T]) -> T:
+    """Run the coroutine; meetbridge's errors become their exit codes with the message."""
+    try:
+        return asyncio.run(work)
+    except ConfigError as exc:
+        _fail(2, str(exc))
+    except AuthError as exc:
+        _fail(3, str(exc))
+    except StoreError as exc:
+        _fail(4, f"{exc}\nFix: check state.url and that the database is reachable")
+    except MeetbridgeError as exc:  # AlreadyRunningError, VendorError and the rest
+        _fail(1, str(exc))
+
+
 def _run(
     settings: Settings, work: Callable[[Runtime], Awaitable[T]], *, exclusive: bool = False
 ) -> T:
@@ -72,20 +86,7 @@ def _run(
             rt = await stack.enter_async_context(open_runtime(settings))
             return await work(rt)
 
-    try:
-        return asyncio.run(main())
-    except ConfigError as exc:
-        _fail(2, str(exc))
-    except AuthError as exc:
-        _fail(3, str(exc))
-    except StoreError as exc:
-        _fail(4, f"{exc}\nFix: check state.url and that the database is reachable")
-    except AlreadyRunningError as exc:
-        _fail(1, str(exc))
-    except VendorError as exc:
-        _fail(1, str(exc))
-    except MeetbridgeError as exc:
-        _fail(1, str(exc))
+    return _exit_code_of(main())
 
 
 class _ProgressHooks(BackfillHooks):
@@ -227,18 +228,7 @@ def run(
     from connector.daemon import serve
 
     setup_logging(log_level)
-    settings = _settings(config)
-    try:
-        code = asyncio.run(serve(settings))
-    except ConfigError as exc:
-        _fail(2, str(exc))
-    except AuthError as exc:
-        _fail(3, str(exc))
-    except StoreError as exc:
-        _fail(4, f"{exc}\nFix: check state.url and that the database is reachable")
-    except MeetbridgeError as exc:
-        _fail(1, str(exc))
-    raise typer.Exit(code)
+    raise typer.Exit(_exit_code_of(serve(_settings(config))))
 
 
 hooks_app = typer.Typer(help="Webhook subscriptions on both vendors.", no_args_is_help=True)
