@@ -278,6 +278,33 @@ def hooks_remove(config: Path = ConfigOption) -> None:
 
 
 @app.command()
+def healthcheck(
+    url: str = typer.Option(
+        "",
+        "--url",
+        help="Default: http://127.0.0.1:<MEETBRIDGE_RECEIVER__PORT or 8080>/healthz",
+    ),
+    timeout: float = typer.Option(3.0, "--timeout"),
+) -> None:
+    """Exit 0 when the daemon's receiver answers /healthz (the container's HEALTHCHECK)."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    target = url or (
+        f"http://127.0.0.1:{os.environ.get('MEETBRIDGE_RECEIVER__PORT', '8080')}/healthz"
+    )
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as answer:
+            healthy = answer.status == 200
+    except (urllib.error.URLError, OSError) as exc:
+        _fail(1, f"{target}: {exc}")
+    if not healthy:
+        _fail(1, f"{target}: not healthy")
+    console.print("healthy")
+
+
+@app.command()
 def demo(
     meetergo_contacts: int = typer.Option(300, "--meetergo", help="Seeded meetergo contacts."),
     meetmatch_contacts: int = typer.Option(200, "--meetmatch", help="Seeded MeetMatch contacts."),

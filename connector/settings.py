@@ -8,7 +8,9 @@ loaded or validated raises `ConfigError` naming every bad key at once, so all ge
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -155,8 +157,34 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
     return "MEETBRIDGE_" + "__".join(str(part).upper() for part in loc)
 
 
+def secrets_from_files(environ: MutableMapping[str, str]) -> list[str]:
+    """`MEETBRIDGE_X__Y_FILE=/run/secrets/y` sets `MEETBRIDGE_X__Y` to that file's content.
+
+    Docker and Kubernetes hand secrets over as files; a variable set directly wins. Returns the
+    problems found (unreadable files), named by variable. Keys are listed first, since the
+    mapping changes while it is walked.
+    """
+    problems = []
+    for name in sorted(list(environ)):
+        if not (name.startswith("MEETBRIDGE_") and name.endswith("_FILE")):
+            continue
+        target = name.removesuffix("_FILE")
+        # Consumed here: left in place, it would read as an unknown key `…_file`.
+        source = environ.pop(name)
+        if target in environ:
+            continue
+        try:
+            environ[target] = Path(source).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"{name}: cannot read {source}: {exc.strerror}")
+    return problems
+
+
 def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
     """Read the TOML file (if any), apply environment overrides, validate everything at once."""
+    file_problems = secrets_from_files(os.environ)
+    if file_problems:
+        raise ConfigError(file_problems)
     data: dict[str, Any] = {}
     if path is not None:
         try:
