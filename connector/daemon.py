@@ -250,7 +250,12 @@ async def serve(
         live.summary.listeners.append(lambda side, action: metrics.count_sync_action(side, action))
         with contextlib.suppress(StoreError):
             metrics.set_dead_letters(len(await rt.store.open_dead_letters()))
-        secrets = [settings.meetmatch.webhook_secret.get_secret_value()]  # type: ignore[union-attr]
+        meetmatch = settings.meetmatch
+        secrets = [
+            secret.get_secret_value()
+            for secret in (meetmatch.webhook_secret, *meetmatch.previous_webhook_secrets)
+            if secret is not None
+        ]
         token = settings.receiver.meetergo_path_token
         app = receiver_app(
             daemon.inbox,

@@ -33,44 +33,91 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _f(default: Any = ..., description: str = "", **kw: Any) -> Any:
+    """A field with its description: the config reference in docs/ is generated from these."""
+    return Field(default, description=description, **kw)
+
+
 class MeetMatchSettings(_Section):
-    base_url: str = "https://www.meetmatch.ai/api/zapier/v1"
-    api_key: SecretStr
-    webhook_secret: SecretStr | None = None
-    requests_per_minute: float = Field(default=120, gt=0)
-    burst: int = Field(default=10, ge=1)
-    timeout_seconds: float = Field(default=30, gt=0)
+    """MeetMatch's Zapier REST API."""
+
+    base_url: str = _f("https://www.meetmatch.ai/api/zapier/v1", "API base URL.")
+    api_key: SecretStr = _f(
+        description="API key (mm_live_…) from Settings → Zapier & API Keys, with the read and "
+        "the write scope."
+    )
+    webhook_secret: SecretStr | None = _f(
+        None, "Key of the X-MeetMatch-Signature HMAC on webhook deliveries (required by `run`)."
+    )
+    previous_webhook_secrets: list[SecretStr] = _f(
+        [], "Older webhook secrets still accepted while a rotation is under way."
+    )
+    requests_per_minute: float = _f(
+        120, "Smooth request pace (MeetMatch publishes no limit; this is a polite one).", gt=0
+    )
+    burst: int = _f(
+        10,
+        "Requests that may go out back to back. Keep it well below the vendor's own burst "
+        "allowance: latency lets a sender's bucket drift ahead of the receiver's.",
+        ge=1,
+    )
+    timeout_seconds: float = _f(30, "Timeout of one request.", gt=0)
 
 
 class MeetergoSettings(_Section):
-    base_url: str = "https://api.meetergo.com"
-    api_key: SecretStr
-    # Only platform keys (ak_live:…) need this header; personal tokens must not send it.
-    api_user_id: str = ""
-    requests_per_minute: float = Field(default=100, gt=0)
-    bulk_per_minute: float = Field(default=3, gt=0)
-    burst: int = Field(default=10, ge=1)
-    timeout_seconds: float = Field(default=30, gt=0)
+    """meetergo's API."""
+
+    base_url: str = _f("https://api.meetergo.com", "API base URL.")
+    api_key: SecretStr = _f(description="API key (a personal token, or a platform key ak_live:…).")
+    api_user_id: str = _f(
+        "",
+        "Only for platform keys (ak_live:…): the user to act as (header "
+        "x-meetergo-api-user-id). Leave empty for personal tokens, which must not send it.",
+    )
+    requests_per_minute: float = _f(100, "Smooth request pace; meetergo allows 100/minute.", gt=0)
+    bulk_per_minute: float = _f(
+        3, "POST /crm/bulk calls per minute (each also counts as a request).", gt=0
+    )
+    burst: int = _f(10, "Requests that may go out back to back (keep below meetergo's).", ge=1)
+    timeout_seconds: float = _f(30, "Timeout of one request.", gt=0)
 
 
 class SyncSettings(_Section):
-    directions: list[Direction] = Field(default_factory=lambda: list(ALL_DIRECTIONS))
-    poll_interval_seconds: float = Field(default=60, gt=0)
-    reconcile_interval_seconds: float = Field(default=3600, gt=0)
-    conflict: Literal["fill_empty", "source_wins"] = "fill_empty"
-    meetergo_tags: list[str] = Field(default_factory=lambda: ["MeetMatch"])
-    lead_source: str = "meetergo"
-    # MeetMatch custom_fields key -> meetergo additionalData key.
-    field_renames: dict[str, str] = Field(default_factory=dict)
-    # Region for phone numbers written without a country code (e.g. "DE"); empty: keep as is.
-    default_phone_region: str = ""
-    # A person whose meetergo contact a user deleted: keep it deleted (recorded as a skip that
-    # `status` shows) or create it again from the next MeetMatch observation.
-    on_meetergo_delete: Literal["keep_deleted", "recreate"] = "keep_deleted"
-    # Contacts to create in meetergo at once before the bulk endpoint pays off (it needs a re-read).
-    bulk_threshold: int = Field(default=3, ge=1)
-    # How many writes run at once; the rate budget paces them either way.
-    concurrency: int = Field(default=8, ge=1, le=64)
+    """What is synced, and how."""
+
+    directions: list[Direction] = _f(
+        list(ALL_DIRECTIONS), "Directions to sync: meetergo_to_meetmatch, meetmatch_to_meetergo."
+    )
+    poll_interval_seconds: float = _f(
+        60, "How often `run` polls the newest records of both sides.", gt=0
+    )
+    reconcile_interval_seconds: float = _f(
+        3600, "How often `run` walks all of meetergo (changes, deletions).", gt=0
+    )
+    conflict: Literal["fill_empty", "source_wins"] = _f(
+        "fill_empty",
+        "fill_empty: only fill empty meetergo fields, merge tags and additionalData, never "
+        "clobber. source_wins: the side where a change was seen overwrites meetergo's values.",
+    )
+    meetergo_tags: list[str] = _f(["MeetMatch"], "Tags added to contacts created in meetergo.")
+    lead_source: str = _f("meetergo", "lead_source of contacts created in MeetMatch.")
+    field_renames: dict[str, str] = _f(
+        {}, "Custom field renames: MeetMatch custom_fields key = meetergo additionalData key."
+    )
+    default_phone_region: str = _f(
+        "", 'Country for phone numbers without +country code (e.g. "DE"); empty: keep as is.'
+    )
+    on_meetergo_delete: Literal["keep_deleted", "recreate"] = _f(
+        "keep_deleted",
+        "A person whose meetergo contact a user deleted: keep_deleted (status lists them as "
+        "deleted_on_other_side) or recreate (from the next MeetMatch observation).",
+    )
+    bulk_threshold: int = _f(
+        3, "From this many new contacts on, meetergo creates use the bulk endpoint.", ge=1
+    )
+    concurrency: int = _f(
+        8, "Writes in flight at once (the rate budget paces them either way).", ge=1, le=64
+    )
 
     @field_validator("directions")
     @classmethod
@@ -81,7 +128,13 @@ class SyncSettings(_Section):
 
 
 class StateSettings(_Section):
-    url: str = "sqlite:///meetbridge.db"
+    """Where meetbridge remembers links, skips, dead letters and deliveries."""
+
+    url: str = _f(
+        "sqlite:///meetbridge.db",
+        "sqlite:///PATH (relative to the working directory; /data in the image) or "
+        "postgresql+psycopg://USER:PASSWORD@HOST/DB.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -92,10 +145,30 @@ class StateSettings(_Section):
 
 
 class ReceiverSettings(_Section):
-    host: str = "0.0.0.0"
-    port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str = ""
-    meetergo_path_token: SecretStr | None = None
+    """The webhook receiver and status page that `run` serves."""
+
+    host: str = _f("0.0.0.0", "Address to listen on.")
+    port: int = _f(8080, "Port to listen on.", ge=0, le=65535)
+    public_url: str = _f(
+        "",
+        "Where both vendors reach the receiver (https; plain http only on loopback). "
+        "Required by `run`.",
+    )
+    meetergo_path_token: SecretStr | None = _f(
+        None,
+        "Unguessable token, 32+ random characters: meetergo hooks go to "
+        "/hooks/meetergo/<token> (meetergo signs nothing). Required by `run`.",
+    )
+    status_page: Literal["auto", "on", "off"] = _f(
+        "auto",
+        "The status page at /: auto = on when listening on loopback or when status_token or "
+        "status_password is set, off otherwise.",
+    )
+    status_token: SecretStr | None = _f(
+        None, "Bearer token for the status page (Authorization: Bearer …)."
+    )
+    status_user: str = _f("admin", "Basic-auth user for the status page.")
+    status_password: SecretStr | None = _f(None, "Basic-auth password for the status page.")
 
     @field_validator("public_url")
     @classmethod
@@ -111,10 +184,12 @@ class ReceiverSettings(_Section):
 
 
 class RetrySettings(_Section):
-    attempts: int = Field(default=5, ge=1)
-    max_seconds: float = Field(default=120, ge=0)
-    initial_wait_seconds: float = Field(default=0.5, ge=0)
-    max_wait_seconds: float = Field(default=30, ge=0)
+    """Retries of one request on 429, 5xx, timeouts and dropped connections."""
+
+    attempts: int = _f(5, "Attempts per request.", ge=1)
+    max_seconds: float = _f(120, "Give up on a request after this long in total.", ge=0)
+    initial_wait_seconds: float = _f(0.5, "First wait; it doubles, with jitter.", ge=0)
+    max_wait_seconds: float = _f(30, "Longest wait between attempts.", ge=0)
 
 
 class Settings(BaseSettings):

@@ -75,7 +75,7 @@ webhook_secret = "whsec_sandbox"
 [meetergo]
 base_url = "{sandbox_server.url}/meetergo"
 [state]
-url = "sqlite:///{tmp_path / 'state.db'}"
+url = "sqlite:///{tmp_path / "state.db"}"
 [receiver]
 host = "127.0.0.1"
 public_url = "http://127.0.0.1:{port}"
