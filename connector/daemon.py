@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ from connector.metrics import Metrics
 from connector.receiver import receiver_app
 from connector.runtime import Runtime, open_runtime
 from connector.settings import Settings
+from connector.status_page import StatusPage
 from connector.store.inbox import Delivery, Inbox
 from connector.store.lock import writer_lock
 from connector.sync.backfill import run_backfill
@@ -113,6 +115,26 @@ class Daemon:
         self.stop = asyncio.Event()
         self.inbox = _NotifyingInbox(rt, self.wake)
         self.subscribed = False
+        self.recent: deque[dict[str, Any]] = deque(maxlen=50)
+        live.applier.on_action = self.recent.append
+
+    async def page_facts(self) -> dict[str, Any]:
+        facts = await commands.status(self.rt)
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        facts["synced_today"] = await self.rt.store.links_since(midnight)
+        return facts
+
+    async def replay_one(self, letter_id: int) -> str | None:
+        """Replay one dead letter now (the status page's button); the problem, or None."""
+        async with self.live.lock:
+            result = await commands.replay(self.rt, [letter_id])
+        if letter_id in result.failed:
+            return result.failed[letter_id]
+        if letter_id not in result.replayed:
+            return f"dead letter {letter_id} is not open"
+        with contextlib.suppress(StoreError):
+            self.metrics.set_dead_letters(len(await self.rt.store.open_dead_letters()))
+        return None
 
     async def ready(self) -> str | None:
         try:
@@ -257,6 +279,9 @@ async def serve(
             if secret is not None
         ]
         token = settings.receiver.meetergo_path_token
+        page = StatusPage(
+            settings.receiver, daemon.page_facts, daemon.replay_one, lambda: list(daemon.recent)
+        )
         app = receiver_app(
             daemon.inbox,
             meetmatch_secrets=secrets,
@@ -264,6 +289,7 @@ async def serve(
             metrics=metrics,
             ready=daemon.ready,
         )
+        app.router.routes.extend(page.routes())
         server = _Server(
             uvicorn.Config(
                 app,

@@ -204,6 +204,14 @@ class Store:
             )
             return {str(i) for (i,) in linked} | {str(i) for (i,) in skipped}
 
+    async def links_since(self, moment: datetime) -> int:
+        """Links made since `moment` (the status page's "synced today")."""
+        async with self.tx() as conn:
+            count = await conn.execute(
+                select(func.count()).select_from(t.links).where(t.links.c.created_at >= moment)
+            )
+            return int(count.scalar_one())
+
     # --- sightings (MeetMatch people seen at least once) -----------------------------------
 
     async def record_sightings(

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.clients.meetergo import BULK_LIMIT, PAGE_LIMIT, MeetergoClient
@@ -72,6 +73,8 @@ class Applier:
         # them, or the scan could not vouch that meetergo holds nobody with that email.
         self.look_first: set[str] = set()
         self.look_first_all = False
+        # Told of every sync action (the status page keeps the recent ones).
+        self.on_action: Callable[[dict[str, Any]], None] | None = None
         self.settled: list[str] = []
 
     # --- entry points ----------------------------------------------------------------------
@@ -142,12 +145,17 @@ class Applier:
             await self.links.save(plan.link.but(meetergo_hash=meetergo_hash(contact, self.options)))
             self._count(plan)
             await self._linked(plan)
-            _log_action("update", Side.MEETERGO, plan, contact.id)
+            self._act("update", Side.MEETERGO, plan, contact.id)
         elif plan.side is Side.MEETMATCH:
             await self._create_in_meetmatch(plan)
         else:
             contact = await self._create_in_meetergo(plan)
             await self._link_created_meetergo(plan, contact)
+
+    def _act(self, *args: Any, **kwargs: Any) -> None:
+        fields = _log_action(*args, **kwargs)
+        if self.on_action is not None:
+            self.on_action(fields)
 
     async def _still_needed(self, plan: Plan) -> bool:
         """False when a create was planned from a snapshot and the person got linked since."""
@@ -192,7 +200,7 @@ class Applier:
         if plan.settles:
             self.settled.append(plan.settles)
         self._count(plan)
-        _log_action("skip", plan.side, plan, None, reason=plan.reason)
+        self._act("skip", plan.side, plan, None, reason=plan.reason)
 
     async def _linked(self, plan: Plan) -> None:
         """The record is in sync now: settle it and close what earlier failures left open."""
@@ -211,7 +219,7 @@ class Applier:
 
     async def _dead_letter(self, plan: Plan, exc: Exception) -> None:
         message = f"{plan.describe()}: {exc}"
-        _log_action("failed", plan.side, plan, None, reason=str(exc), level=logging.ERROR)
+        self._act("failed", plan.side, plan, None, reason=str(exc), level=logging.ERROR)
         self.summary.fail(plan.side, message)
         if self.dry_run:
             return
@@ -242,7 +250,7 @@ class Applier:
         await self.links.save(plan.link.but(meetmatch_id=contact.id, meetmatch_hash=digest))
         self._count(plan, created=created)
         await self._linked(plan)
-        _log_action("create" if created else "link", Side.MEETMATCH, plan, contact.id)
+        self._act("create" if created else "link", Side.MEETMATCH, plan, contact.id)
 
     async def _create_in_meetergo(self, plan: Plan) -> MeetergoContact:
         """POST /crm, looking for the email first whenever an earlier answer was lost."""
@@ -271,7 +279,7 @@ class Applier:
         )
         self._count(plan)
         await self._linked(plan)
-        _log_action("create", Side.MEETERGO, plan, contact.id)
+        self._act("create", Side.MEETERGO, plan, contact.id)
 
     async def _bulk(self, plans: Sequence[Plan], progress: Progress | None) -> None:
         """One bulk call, a re-read of the newest contacts to learn ids, singles for the rest."""
@@ -337,9 +345,10 @@ def _log_action(
     *,
     reason: object = None,
     level: int = logging.INFO,
-) -> None:
+) -> dict[str, Any]:
     """One line per sync action: what, on which vendor, which records, why (no contact data)."""
     fields = {
+        "at": datetime.now(UTC).isoformat(),
         "action": action,
         "vendor": side.value,
         "source": f"{plan.source_side.value}:{plan.source_id}",
@@ -356,6 +365,7 @@ def _log_action(
         f": {reason}" if reason is not None else "",
         extra={"sync": fields},
     )
+    return fields
 
 
 def _created_key(contact: MeetergoContact) -> str:
