@@ -40,13 +40,14 @@ from connector.runtime import Runtime, open_runtime
 from connector.settings import Settings
 from connector.status_page import StatusPage
 from connector.store.inbox import Delivery, Inbox
-from connector.store.lock import writer_lock
+from connector.store.lock import AlreadyRunningError, writer_lock
 from connector.sync.backfill import run_backfill
 from connector.sync.live import LiveSync
 
 log = logging.getLogger("meetbridge.daemon")
 
 MIN_TOKEN_LENGTH = 32
+STANDBY_RETRY_SECONDS = 5.0
 MAX_DELIVERY_ATTEMPTS = 12
 STOP_GRACE_SECONDS = 8.0
 
@@ -115,6 +116,7 @@ class Daemon:
         self.stop = asyncio.Event()
         self.inbox = _NotifyingInbox(rt, self.wake)
         self.subscribed = False
+        self.role = "starting"
         self.recent: deque[dict[str, Any]] = deque(maxlen=50)
         live.applier.on_action = self.recent.append
 
@@ -126,6 +128,8 @@ class Daemon:
 
     async def replay_one(self, letter_id: int) -> str | None:
         """Replay one dead letter now (the status page's button); the problem, or None."""
+        if self.role != "leader":
+            return "this replica is on standby; replay on the replica that syncs"
         async with self.live.lock:
             result = await commands.replay(self.rt, [letter_id])
         if letter_id in result.failed:
@@ -141,6 +145,8 @@ class Daemon:
             await self.rt.store.ping()
         except StoreError:
             return "state database unreachable"
+        if self.role == "standby":
+            return None  # a standby stores deliveries for the active replica
         return None if self.subscribed else "webhook subscriptions not registered yet"
 
     # --- the inbox worker ------------------------------------------------------------------
@@ -237,6 +243,67 @@ class Daemon:
             await self.rt.store.set_cursor(f"last_{name}", now.isoformat())
         log.info("%s done (%d)", name, count)
 
+    async def lead(self, settings: Settings) -> None:
+        """Become the replica that syncs (or wait as a standby), then sync until stopped.
+
+        Every replica receives and stores deliveries; only the one holding the state database's
+        writer lock applies them, polls, reconciles and retries. When it dies, its lock goes
+        with it and a standby takes over within one retry interval.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            while not self.stop.is_set():
+                try:
+                    await stack.enter_async_context(writer_lock(settings.state.url))
+                    break
+                except AlreadyRunningError:
+                    if self.role != "standby":
+                        log.info("another replica is syncing; standing by (still receiving)")
+                    self.role = "standby"
+                except StoreError as exc:
+                    log.error("cannot take the writer lock: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=STANDBY_RETRY_SECONDS)
+            if self.stop.is_set():
+                return
+            self.role = "leader"
+            log.info("this replica syncs")
+            await self.links_reload()
+            await self.register_hooks()
+            worker = asyncio.create_task(self.work_inbox())
+            scheduler = self._schedule(settings)
+            scheduler.start()
+            await self.stop.wait()
+            scheduler.shutdown(wait=False)
+            # The step in flight finishes (a delivery, a poll's current write) before the lock
+            # is released; the caller bounds the wait.
+            await worker
+            async with self.live.lock:
+                pass
+
+    async def links_reload(self) -> None:
+        # A standby's view of the links is stale by the time it takes over.
+        await self.live.reload_links()
+
+    def _schedule(self, settings: Settings) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        sync = settings.sync
+        jobs: list[tuple[Callable[[], Awaitable[None]], float, datetime | None]] = [
+            (self.poll, sync.poll_interval_seconds, datetime.now(UTC)),
+            (self.retry_dead_letters, max(60.0, 5 * sync.poll_interval_seconds), None),
+            (self.reconcile, sync.reconcile_interval_seconds, None),
+        ]
+        for job, seconds, first in jobs:
+            scheduler.add_job(
+                job,
+                "interval",
+                seconds=seconds,
+                next_run_time=first,
+                max_instances=1,  # a poll never runs twice at once
+                coalesce=True,
+                id=job.__name__,
+            )
+        return scheduler
+
     async def register_hooks(self) -> None:
         while not self.stop.is_set() and not self.subscribed:
             try:
@@ -258,7 +325,7 @@ async def serve(
 ) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     check_daemon_settings(settings)
-    async with writer_lock(settings.state.url), open_runtime(settings, transport=transport) as rt:
+    async with open_runtime(settings, transport=transport) as rt:
         metrics = Metrics()
         live = await LiveSync.create(rt)
         daemon = Daemon(rt, live, metrics)
@@ -315,47 +382,14 @@ async def serve(
             port = server.servers[0].sockets[0].getsockname()[1] if server.servers else 0
             on_listening(int(port))
 
-        await daemon.register_hooks()
-        worker = asyncio.create_task(daemon.work_inbox())
-        scheduler = AsyncIOScheduler(timezone=UTC)
-        now = datetime.now(UTC)
-        sync = settings.sync
-        scheduler.add_job(
-            daemon.poll,
-            "interval",
-            seconds=sync.poll_interval_seconds,
-            next_run_time=now,
-            max_instances=1,
-            coalesce=True,
-            id="poll",
-        )
-        scheduler.add_job(
-            daemon.retry_dead_letters,
-            "interval",
-            seconds=max(60.0, 5 * sync.poll_interval_seconds),
-            max_instances=1,
-            coalesce=True,
-            id="dead_letters",
-        )
-        scheduler.add_job(
-            daemon.reconcile,
-            "interval",
-            seconds=sync.reconcile_interval_seconds,
-            max_instances=1,
-            coalesce=True,
-            id="reconcile",
-        )
-        scheduler.start()
-        log.info(
-            "meetbridge running; receiver on %s:%s", settings.receiver.host, settings.receiver.port
-        )
+        leading = asyncio.create_task(daemon.lead(settings))
+        log.info("meetbridge receiving on %s:%s", settings.receiver.host, settings.receiver.port)
 
         await daemon.stop.wait()
         log.info("stopping")
         server.should_exit = True
-        scheduler.shutdown(wait=False)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.gather(worker, serving), timeout=STOP_GRACE_SECONDS)
+            await asyncio.wait_for(asyncio.gather(leading, serving), timeout=STOP_GRACE_SECONDS)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     return 0

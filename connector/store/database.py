@@ -7,11 +7,13 @@ version's schema is in place before anything reads it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -19,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from connector.errors import ConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# An arbitrary constant: the advisory lock that serializes migrations on PostgreSQL.
+MIGRATION_LOCK_KEY = 0x6D62_6D69
 
 
 def _parse(url: str) -> URL:
@@ -55,19 +59,37 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent), one process at a time.
+
+    Several replicas may start together: on PostgreSQL a transaction-scoped advisory lock, on
+    SQLite an exclusive lock on a file beside the database, makes the others wait and then find
+    nothing left to do.
+    """
     target = sync_url(url)
-    if target.get_backend_name() == "sqlite" and target.database not in (None, "", ":memory:"):
-        Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+    sqlite_file = target.get_backend_name() == "sqlite" and target.database not in (
+        None,
+        "",
+        ":memory:",
+    )
     engine = create_engine(target)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-    finally:
-        engine.dispose()
+    with contextlib.ExitStack() as stack:
+        if sqlite_file:
+            path = Path(f"{target.database}.migrate.lock")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = stack.enter_context(path.open("a"))
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes
+        try:
+            with engine.begin() as connection:
+                if target.get_backend_name() == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            engine.dispose()
 
 
 def open_engine(url: str) -> AsyncEngine:
