@@ -277,6 +277,21 @@ def hooks_remove(config: Path = ConfigOption) -> None:
     console.print(f"removed {len(removed)} subscription(s)")
 
 
+@app.command("migrate-state")
+def migrate_state(
+    to: str = typer.Option(..., "--to", help="Target database URL, e.g. postgresql+psycopg://…"),
+    config: Path = ConfigOption,
+) -> None:
+    """Copy links, skips, dead letters, inbox and history to another (empty) database."""
+    from connector.store.copy_state import copy_state
+
+    setup_logging("WARNING")
+    copied = _run(_settings(config), lambda rt: copy_state(rt.store, to), exclusive=True)
+    for table, rows in copied.items():
+        console.print(f"{table}: {rows} row(s)", highlight=False)
+    console.print("copied; now set state.url to the new database", highlight=False)
+
+
 @app.command()
 def healthcheck(
     url: str = typer.Option(
