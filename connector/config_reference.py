@@ -19,8 +19,10 @@ HEADER = """# Configuration reference
 
 Generated from the settings model (`python -m connector.config_reference`); do not edit by hand.
 
-Every key is set in the TOML file given with `--config`, or by the environment variable shown,
-which wins over the file. List and table values take JSON in the environment, e.g.
+Every key is set in the TOML file given with `--config` (or named by `MEETBRIDGE_CONFIG`), or
+by the environment variable shown, which wins over the file. The file is optional: without one,
+the environment variables and the defaults below are the whole configuration (a
+Kubernetes-style deployment). List and table values take JSON in the environment, e.g.
 `MEETBRIDGE_SYNC__DIRECTIONS='["meetergo_to_meetmatch"]'`. Any variable may instead name a file
 holding the value with a `_FILE` suffix (`MEETBRIDGE_MEETERGO__API_KEY_FILE=/run/secrets/key`),
 as Docker and Kubernetes secrets are mounted. Secrets are never printed or logged.

@@ -1,23 +1,31 @@
 """The status page at `/` on the receiver port: the daemon's state at a glance, and replay.
 
 Server-rendered HTML with inline CSS and no script or external asset, so it works behind any
-proxy and on a phone. It is served when the receiver listens on loopback, or when a bearer token
-or a basic-auth password is configured (`receiver.status_page = "auto"`); never openly on a
-public bind. The replay button posts a form carrying a per-process token, so another site cannot
-make a logged-in browser replay dead letters.
+proxy and on a phone. With `receiver.status_page = "auto"` it is served when a bearer token or a
+basic-auth password is configured, or, without either, only when nothing but this machine can
+reach it: the receiver listens on loopback *and* `receiver.public_url` is loopback too (a TLS
+proxy on 127.0.0.1 forwarding a public name would otherwise publish it). `"on"` serves it
+regardless, and says so in a warning at start when that is unauthenticated and public.
+
+The replay button posts a form carrying a token derived (HMAC) from the configured secrets, so
+another site cannot make a logged-in browser replay dead letters, and every replica behind one
+proxy accepts the forms the others rendered, across restarts too. The token never contains a
+secret.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,6 +34,10 @@ from starlette.routing import Route
 from connector.settings import ReceiverSettings
 
 Facts = dict[str, Any]
+log = logging.getLogger("meetbridge.status_page")
+
+# What the form token is an HMAC of; changing it invalidates the pages open in browsers.
+FORM_TOKEN_LABEL = b"meetbridge status page replay form, v1"
 
 STYLE = """
 body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
@@ -37,7 +49,8 @@ td,th{text-align:left;padding:4px 6px;border-bottom:1px solid #eee;font-size:14p
 .num{font-size:26px;font-weight:600}.bad{color:#b3261e}.ok{color:#1b7f3b}
 .kpis{display:flex;gap:16px;flex-wrap:wrap}.kpi{min-width:110px}
 button{background:#1d2330;color:#fff;border:0;border-radius:6px;padding:6px 10px;font-size:14px}
-small{color:#667}
+small{color:#667}header small{color:#ccd}
+.notice{margin:12px 12px 0;padding:8px 12px;background:#e6f4ea;border-radius:8px}
 """
 
 
@@ -50,11 +63,68 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def has_auth(settings: ReceiverSettings) -> bool:
+    return settings.status_token is not None or settings.status_password is not None
+
+
+def public_exposure(settings: ReceiverSettings) -> str | None:
+    """Why the page may be reachable from beyond this machine, or None when it cannot be."""
+    if not _is_loopback(settings.host):
+        return f"the receiver listens on {settings.host}, not on loopback"
+    public_host = urlsplit(settings.public_url).hostname if settings.public_url else None
+    if public_host and not _is_loopback(public_host):
+        return (
+            f"receiver.public_url ({public_host}) is not loopback, so a proxy forwards "
+            "the outside world to this port"
+        )
+    return None
+
+
 def page_enabled(settings: ReceiverSettings) -> bool:
+    """auto: with a token or password, or when only this machine can reach the page."""
     if settings.status_page != "auto":
         return settings.status_page == "on"
-    has_auth = settings.status_token is not None or settings.status_password is not None
-    return has_auth or _is_loopback(settings.host)
+    return has_auth(settings) or public_exposure(settings) is None
+
+
+def startup_notice(settings: ReceiverSettings) -> tuple[int, str] | None:
+    """The log line `run` writes at start about the page's exposure (level, message), if any."""
+    exposure = public_exposure(settings)
+    if exposure is None or has_auth(settings) or settings.status_page == "off":
+        return None
+    if settings.status_page == "on":
+        return (
+            logging.WARNING,
+            f"status page on without authentication although {exposure}: anyone who reaches "
+            "it sees the state and can replay dead letters; set receiver.status_token or "
+            "receiver.status_password",
+        )
+    return (
+        logging.INFO,
+        f"status page off: {exposure}, and neither receiver.status_token nor "
+        "receiver.status_password is set",
+    )
+
+
+def form_token_for(settings: ReceiverSettings) -> str:
+    """The replay form's token: one HMAC of a fixed label, keyed by the configured secrets.
+
+    Replicas share their configuration, so they agree on it; a restart keeps it. Without any
+    secret configured (a bare loopback test setup) it is random per process.
+    """
+    material = [
+        secret.get_secret_value()
+        for secret in (
+            settings.status_token,
+            settings.status_password,
+            settings.meetergo_path_token,
+        )
+        if secret is not None
+    ]
+    if not material:
+        return secrets.token_urlsafe(24)
+    key = "\0".join(material).encode()
+    return hmac.new(key, FORM_TOKEN_LABEL, hashlib.sha256).hexdigest()
 
 
 def age(moment: str | None, now: datetime) -> str:
@@ -88,12 +158,68 @@ def _rows(rows: Sequence[Sequence[str]], header: Sequence[str], empty: str) -> s
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render(facts: Facts, recent: Sequence[dict[str, Any]], now: datetime, form_token: str) -> str:
+LINK_LABELS = {
+    "total": "links",
+    "both_sides": "paired (both sides)",
+    "meetmatch_only": "MeetMatch only",
+    "meetergo_only": "meetergo only",
+}
+
+
+def _side_kpis(links: dict[str, int]) -> list[tuple[str, int, str]]:
+    """Links per side: paired, and those with a record on one side only."""
+    paired = links.get("both_sides", 0)
+    if "meetmatch_only" in links and "meetergo_only" in links:
+        return [
+            ("linked pairs", paired, ""),
+            ("MeetMatch only", links["meetmatch_only"], ""),
+            ("meetergo only", links["meetergo_only"], ""),
+        ]
+    # A store that does not split them yet: the one-sided links together.
+    return [("linked pairs", paired, ""), ("one side only", links.get("total", 0) - paired, "")]
+
+
+def _actions(recent: Sequence[dict[str, Any]], now: datetime, role: str | None) -> str:
+    if role == "standby" and not recent:
+        return (
+            '<p data-standby="1"><small>This replica is on standby: it stores webhook deliveries '
+            "but applies none, so it has no sync actions to show. Each replica lists only its "
+            "own actions: open the page of the replica that syncs (or read its log).</small></p>"
+        )
+    return _rows(
+        [
+            [
+                escape(age(a.get("at"), now)),
+                f'<span data-action="{escape(str(a.get("action", "")))}">'
+                f"{escape(str(a.get('action', '')))}</span>",
+                escape(str(a.get("vendor", ""))),
+                escape(str(a.get("target_id") or a.get("source", ""))),
+                escape(str(a.get("reason") or "")),
+            ]
+            for a in reversed(recent)
+        ],
+        ["when", "action", "vendor", "record", "reason"],
+        "no sync action since the daemon started",
+    )
+
+
+ROLE_LABELS = {"leader": "this replica syncs", "standby": "standby replica (receiving only)"}
+
+
+def render(
+    facts: Facts,
+    recent: Sequence[dict[str, Any]],
+    now: datetime,
+    form_token: str,
+    *,
+    role: str | None = None,
+    notice: str = "",
+) -> str:
     """The whole page; every value from the state database is escaped."""
     links = facts["links"]
     letters = facts["dead_letters"]
     kpis = [
-        ("linked pairs", links.get("both_sides", 0), ""),
+        *_side_kpis(links),
         ("synced today", facts.get("synced_today", 0), ""),
         ("inbox", facts["inbox_depth"], "bad" if facts["inbox_depth"] > 100 else ""),
         ("dead letters", len(letters), "bad" if letters else "ok"),
@@ -105,14 +231,18 @@ def render(facts: Facts, recent: Sequence[dict[str, Any]], now: datetime, form_t
     )
     jobs = _rows(
         [
-            [escape(job), escape(age(when, now)), f"<small>{escape(_clock(when))}</small>"]
+            [
+                escape(job),
+                f'<span data-age="{escape(job)}">{escape(age(when, now))}</span>',
+                f"<small>{escape(_clock(when))}</small>",
+            ]
             for job, when in facts["last_success"].items()
         ],
         ["job", "last success", "at"],
         "no job has run yet",
     )
     per_side = _rows(
-        [[escape(k), str(v)] for k, v in links.items()]
+        [[escape(LINK_LABELS.get(k, f"state: {k}")), str(v)] for k, v in links.items()]
         + [
             [escape(f"skipped ({r['side']}): {r['reason']}"), str(r["count"])]
             for r in facts["skipped_by_reason"]
@@ -144,26 +274,15 @@ def render(facts: Facts, recent: Sequence[dict[str, Any]], now: datetime, form_t
         ["vendor", "event", "target"],
         "no webhook subscriptions",
     )
-    actions = _rows(
-        [
-            [
-                escape(age(a.get("at"), now)),
-                escape(str(a.get("action", ""))),
-                escape(str(a.get("vendor", ""))),
-                escape(str(a.get("target_id") or a.get("source", ""))),
-                escape(str(a.get("reason") or "")),
-            ]
-            for a in reversed(recent)
-        ],
-        ["when", "action", "vendor", "record", "reason"],
-        "no sync action since the daemon started",
-    )
+    actions = _actions(recent, now, role)
+    role_html = f" · <small>{escape(ROLE_LABELS.get(role, role))}</small>" if role else ""
+    notice_html = f'<p class="notice" role="status">{escape(notice)}</p>' if notice else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>meetbridge status</title><style>{STYLE}</style></head>
 <body><header><h1>meetbridge</h1><small>{escape(now.strftime("%Y-%m-%d %H:%M:%S UTC"))}</small>
-</header><main>
+{role_html}</header>{notice_html}<main>
 <section><h2>at a glance</h2><div class="kpis">{kpi_html}</div></section>
 <section><h2>polls and reconcile</h2>{jobs}</section>
 <section><h2>links and skips</h2>{per_side}</section>
@@ -182,14 +301,20 @@ class StatusPage:
         facts: Callable[[], Awaitable[Facts]],
         replay: Callable[[int], Awaitable[str | None]],
         recent: Callable[[], Sequence[dict[str, Any]]],
+        role: Callable[[], str] | None = None,
     ) -> None:
+        """`role`: "leader", "standby" or "starting" (recent actions are per process)."""
         self.settings = settings
         self._facts = facts
         self._replay = replay
         self._recent = recent
-        self.form_token = secrets.token_urlsafe(24)
+        self._role = role
+        self.form_token = form_token_for(settings)
 
     def routes(self) -> list[Route]:
+        notice = startup_notice(self.settings)
+        if notice is not None:
+            log.log(*notice)
         if not page_enabled(self.settings):
             return []
         return [
@@ -224,7 +349,24 @@ class StatusPage:
     async def show(self, request: Request) -> Response:
         if not self._authorized(request):
             return self._refuse()
-        html = render(await self._facts(), self._recent(), datetime.now(UTC), self.form_token)
+        role = self._role() if self._role is not None else None
+        replayed = request.query_params.get("replayed", "")
+        notice = ""
+        if replayed.isdigit():
+            notice = (
+                f"dead letter {replayed}: replay handed to the replica that syncs; it leaves "
+                "the list once that replica has replayed it"
+                if role == "standby"
+                else f"dead letter {replayed} replayed"
+            )
+        html = render(
+            await self._facts(),
+            self._recent(),
+            datetime.now(UTC),
+            self.form_token,
+            role=role,
+            notice=notice,
+        )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     async def replay(self, request: Request) -> Response:
@@ -235,7 +377,8 @@ class StatusPage:
         given = (form.get("token") or [""])[0]
         if not hmac.compare_digest(given.encode(), self.form_token.encode()):
             return Response("stale or foreign form; reload the page", status_code=403)
-        problem = await self._replay(int(request.path_params["letter_id"]))
+        letter_id = int(request.path_params["letter_id"])
+        problem = await self._replay(letter_id)
         if problem is not None:
             return HTMLResponse(f"<p>replay failed: {escape(problem)}</p><a href='/'>back</a>", 409)
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(f"/?replayed={letter_id}", status_code=303)

@@ -2,7 +2,8 @@
 
 The daemon runs against the sandbox; one contact cannot be written to MeetMatch (its write path
 is down), so a dead letter appears. The page must show the same numbers as `meetbridge status`,
-stay readable on a phone, and its replay button must replay the dead letter.
+the ages of the polls that ran and the actions this daemon took, load nothing from any other
+origin, stay readable on a phone, and its replay button must replay the dead letter.
 """
 
 from __future__ import annotations
@@ -108,17 +109,39 @@ def test_status_page_shows_the_numbers_and_replays(
     )
     wait_for(lambda: len(status()["dead_letters"]) == 1, 10, "no dead letter appeared")
     sandbox_server.post("/_sandbox/faults", {"vendor": "meetmatch", "write_error_rate": 0.0})
+    wait_for(
+        lambda: all(status()["last_success"][job] for job in ("poll_meetmatch", "poll_meetergo")),
+        10,
+        "the polls at start never finished",
+    )
     facts = status()
 
     page = browser.new_page(viewport={"width": 1100, "height": 900})  # type: ignore[attr-defined]
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(daemon.url + "/")
     kpi = lambda name: page.text_content(f'[data-kpi="{name}"]').strip()  # noqa: E731
-    assert kpi("linked pairs") == str(facts["links"]["both_sides"])
+    links = facts["links"]
+    assert kpi("linked pairs") == str(links["both_sides"])
+    if "meetmatch_only" in links:
+        assert kpi("MeetMatch only") == str(links["meetmatch_only"])
+        assert kpi("meetergo only") == str(links["meetergo_only"])
+    else:
+        assert kpi("one side only") == str(links["total"] - links["both_sides"])
+    # Every link of this run was made today (max@x.io at least).
+    assert kpi("synced today") == str(links["total"]) and links["total"] >= 1
     assert kpi("dead letters") == "1"
     assert kpi("inbox") == str(facts["inbox_depth"])
     [letter] = facts["dead_letters"]
     assert "ida@x.io" in page.text_content("#dead-letters")
     assert "contact.created" in page.content()  # the webhook subscriptions are listed
+    # The polls ran at start: their age is seconds, not "never"; the reconcile has not run.
+    for job in ("poll_meetmatch", "poll_meetergo"):
+        assert page.text_content(f'[data-age="{job}"]').endswith(" s ago"), job
+    assert page.text_content('[data-age="reconcile"]') == "never"
+    # This daemon's own actions: max@x.io created in meetergo, ida@x.io failed for MeetMatch.
+    actions = page.eval_on_selector_all("[data-action]", "nodes => nodes.map(n => n.textContent)")
+    assert {"create", "failed"} <= set(actions), actions
     if os.environ.get("MEETBRIDGE_WRITE_SCREENSHOT"):
         page.screenshot(path=str(ROOT / "docs" / "status-page.png"), full_page=True)
 
@@ -127,13 +150,17 @@ def test_status_page_shows_the_numbers_and_replays(
     assert page.query_selector('[data-kpi="dead letters"]'), page.content()[:500]
     assert kpi("dead letters") == "0"
     assert "no dead letters" in page.text_content("#dead-letters")
+    assert f"dead letter {letter['id']} replayed" in page.text_content(".notice")
     assert "ida@x.io" in {c["email"] for c in sandbox_server.get("/_sandbox/meetmatch/contacts")}
     assert status()["dead_letters"] == []
 
     phone = browser.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    phone.on("request", lambda request: requested.append(request.url))
     phone.goto(daemon.url + "/")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    # No font, script, image or stylesheet from anywhere else: only the daemon was asked.
+    assert requested and all(url.startswith(daemon.url + "/") for url in requested), requested
 
     # A form posted from anywhere else (no page token) replays nothing.
     forged = httpx.post(daemon.url + f"/status/replay/{letter['id']}", data={"token": "x"})
