@@ -48,6 +48,7 @@ from .meetmatch_records import (
 )
 
 LIST_ENVELOPES = ("data", "results", "items")
+EMAIL_DEDUPE = ("casefold", "exact")
 # Stands in for the prospect while a record's own fields are validated.
 _NOBODY: Json = {"id": "", "full_name": None, "email": None, "company": None, "phone": None}
 _ERROR_CODES = {
@@ -70,6 +71,9 @@ class MeetMatchState(VendorState):
     `api_keys` maps each key to its scopes ("read", "write"). `requests_per_minute` is None
     (no public limit) unless a test wants one; `burst` defaults to one minute's worth.
     `list_envelope` None answers lists as bare arrays; "data", "results" or "items" wraps them.
+    `email_dedupe` is how POST /contacts (and a booking's prospect) finds an existing contact:
+    "casefold" (trimmed, case-insensitive) or "exact" (the string as stored). MeetMatch's page
+    only says "the same email"; "exact" is the reading least kind to a sync client.
     """
 
     vendor = "meetmatch"
@@ -82,6 +86,7 @@ class MeetMatchState(VendorState):
         requests_per_minute: float | None = None,
         burst: float | None = None,
         list_envelope: str | None = None,
+        email_dedupe: str = "casefold",
         faults: Faults | None = None,
         clock: Callable[[], float] = time.monotonic,
         delivery_transport: httpx.AsyncBaseTransport | None = None,
@@ -104,12 +109,36 @@ class MeetMatchState(VendorState):
         self._records: dict[str, list[Json]] = {kind: [] for kind in KINDS}
         self._contacts_by_id: dict[str, Json] = {}
         self._contacts_by_email: dict[str, Json] = {}
+        self._email_dedupe = "casefold"
+        self.email_dedupe = email_dedupe
         self.requests_per_minute: float | None = None
         self.burst: float | None = None
         self._buckets: dict[str, TokenBucket] = {}
         self.set_limits(requests_per_minute, burst)
 
     # ---- configuration -------------------------------------------------------------------
+    @property
+    def email_dedupe(self) -> str:
+        """How an existing contact is found by email: "casefold" or "exact"."""
+        return self._email_dedupe
+
+    @email_dedupe.setter
+    def email_dedupe(self, mode: str) -> None:
+        if mode not in EMAIL_DEDUPE:
+            raise ValueError(f"email_dedupe must be one of {', '.join(EMAIL_DEDUPE)}")
+        self._email_dedupe = mode
+        self._contacts_by_email.clear()
+        for record in self._records["contacts"]:  # oldest first: the first one keeps the key
+            key = self.email_key(record.get("email"))
+            if key:
+                self._contacts_by_email.setdefault(key, record)
+
+    def email_key(self, email: str | None) -> str:
+        """What two emails must share to be "the same email" under `email_dedupe`."""
+        if self._email_dedupe == "exact":
+            return email or ""
+        return normalize_email(email)
+
     def set_limits(self, requests_per_minute: float | None, burst: float | None = None) -> None:
         """Set (or with None remove) the per-key rate limit; every bucket starts full again."""
         self.requests_per_minute = requests_per_minute
@@ -145,8 +174,8 @@ class MeetMatchState(VendorState):
         record = contact_record(self.new_id(), self._stamp(created_at), fields)
         self._store("contacts", record)
         self._contacts_by_id[record["id"]] = record
-        if normalize_email(email):
-            self._contacts_by_email.setdefault(normalize_email(email), record)
+        if self.email_key(email):
+            self._contacts_by_email.setdefault(self.email_key(email), record)
         if notify:
             self.fire(CREATED_EVENT["contacts"], record)
         return copy.deepcopy(record)
@@ -196,9 +225,10 @@ class MeetMatchState(VendorState):
     ) -> Json:
         """Create a record about a prospect, who is always a contact of the organization.
 
-        `prospect_id` names an existing contact. Otherwise `prospect_email` finds one (trimmed,
-        case-insensitive) or a new contact is created from the prospect_* fields, as MeetMatch's
-        CRM does when someone new books; that creation fires contact.created like any other.
+        `prospect_id` names an existing contact. Otherwise `prospect_email` finds one (as
+        `email_dedupe` compares emails) or a new contact is created from the prospect_*
+        fields, as MeetMatch's CRM does when someone new books; that creation fires
+        contact.created like any other.
         The record's own fields are validated first, so a bad call creates nothing.
         """
         rest = dict(fields)
@@ -212,7 +242,7 @@ class MeetMatchState(VendorState):
                 raise KeyError(f"unknown prospect_id {prospect_id}")
         elif given.get("prospect_email"):
             email = given["prospect_email"]
-            contact = self._contacts_by_email.get(normalize_email(email))
+            contact = self._contacts_by_email.get(self.email_key(email))
             if contact is None:
                 created = self.add_contact(
                     given.get("prospect_name"),
@@ -276,7 +306,7 @@ class MeetMatchState(VendorState):
 
     def contact_by_email(self, email: str) -> Json | None:
         """The contact POST /contacts would answer for this email, if any."""
-        found = self._contacts_by_email.get(normalize_email(email))
+        found = self._contacts_by_email.get(self.email_key(email))
         return copy.deepcopy(found) if found is not None else None
 
     # ---- REST hooks ----------------------------------------------------------------------

@@ -230,8 +230,13 @@ def seed_bulk(
     meetmatch: int = 200,
     overlap: int = 50,
     seed: int = 7,
+    one_import: bool = False,
 ) -> dict[str, int]:
-    """Plain data fast (valid, unique emails; the first `overlap` people exist on both sides)."""
+    """Plain data fast (valid, unique emails; the first `overlap` people exist on both sides).
+
+    `one_import`: every meetergo contact shares one createdAt, as after a CSV import (tied
+    rows page in no stable order); otherwise each has its own second.
+    """
     rng = random.Random(seed)
     _seed_ids(sandbox, seed)
     overlap = min(overlap, meetergo, meetmatch)
@@ -242,7 +247,7 @@ def seed_bulk(
                 "lastName": rng.choice(LAST_NAMES),
                 "email": f"person{index:06d}@bulk.example.com",
             },
-            created_at=MEETERGO_EPOCH + timedelta(seconds=index),
+            created_at=MEETERGO_EPOCH + timedelta(seconds=0 if one_import else index),
         )
     for index in range(meetmatch):
         email = (

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -53,6 +54,8 @@ sightings = Table(
     Column("settled", Boolean, nullable=False, default=False),
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
+    # Every backfill reads the unsettled ones.
+    Index("ix_sightings_settled", "settled"),
 )
 
 skipped = Table(
@@ -93,7 +96,7 @@ sync_runs = Table(
     Column("kind", String(16), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
-    # running | ok | failed (a run still "running" after a crash shows as interrupted)
+    # running | ok | failed | interrupted (a run killed midway; marked by the next run)
     Column("status", String(16), nullable=False),
     Column("summary", JSON),
 )
@@ -123,6 +126,8 @@ inbox = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("available_at", DateTime(timezone=True), nullable=False),
     Column("processed_at", DateTime(timezone=True)),
+    # The worker's query: the oldest pending deliveries that are due.
+    Index("ix_inbox_state_available", "state", "available_at"),
 )
 
 # The webhook subscriptions meetbridge made, so a restart reuses them instead of adding more.

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from connector import commands
 from connector.clients.retry import RetryPolicy
@@ -115,6 +120,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     assert "dry run" in result.stdout and "create in MeetMatch" in result.stdout
     stats = sandbox_server.stats()
     assert stats["meetergo"]["writes"] == 0 and stats["meetmatch"]["writes"] == 0
+    # Nor to the state database: none was there, none is made (no lock file either).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
 
 
 @SEEDED
@@ -194,3 +201,152 @@ def test_run_refuses_a_weak_path_token(sandbox_server: SandboxServer, tmp_path: 
     result = meetbridge("run", "--config", str(config))
     assert result.returncode == 2
     assert "receiver.meetergo_path_token" in result.stderr and "short" not in result.stderr
+
+
+def _config_with_every_secret(path: Path, state_url: str) -> tuple[Path, set[str]]:
+    secrets = {
+        "mm_live_SECRETKEY1",
+        "mg_SECRETKEY2",
+        "whsec_SECRET3",
+        "whsec_OLDSECRET4",
+        "pathtoken_SECRET6_0123456789abcdefghijkl",
+        "statustoken_SECRET7",
+        "statuspass_SECRET8",
+        "dbpass_SECRET9",
+    }
+    path.write_text(
+        f"""
+[meetmatch]
+api_key = "mm_live_SECRETKEY1"
+webhook_secret = "whsec_SECRET3"
+previous_webhook_secrets = ["whsec_OLDSECRET4"]
+
+[meetergo]
+api_key = "mg_SECRETKEY2"
+
+[receiver]
+public_url = "https://sync.example.com"
+meetergo_path_token = "pathtoken_SECRET6_0123456789abcdefghijkl"
+status_token = "statustoken_SECRET7"
+status_password = "statuspass_SECRET8"
+
+[state]
+url = "{state_url}"
+""",
+        encoding="utf-8",
+    )
+    return path, secrets
+
+
+def test_status_never_shows_a_secret(tmp_path: Path, postgres_url: str) -> None:
+    """Every secret set, the database's password included: none in `status`, either form."""
+    url = make_url(postgres_url).set(password="dbpass_SECRET9")
+    url_text = url.render_as_string(hide_password=False)
+    # The test server trusts loopback connections: any password is accepted.
+    config, secrets = _config_with_every_secret(tmp_path / "c.toml", url_text)
+    for args in (("--json",), ()):
+        result = meetbridge("status", "--config", str(config), *args)
+        assert result.returncode == 0, result.stderr
+        assert {s for s in secrets if s in result.stdout + result.stderr} == set()
+        if args:
+            assert json.loads(result.stdout)["dead_letters"] == []
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://meetbridge:dbpass_SECRET9@127.0.0.1:1/meetbridge"
+    config, secrets = _config_with_every_secret(tmp_path / "c.toml", url)
+    result = meetbridge("status", "--config", str(config), "--json")
+    assert result.returncode == 4
+    assert "state database" in result.stderr
+    assert {s for s in secrets if s in result.stdout + result.stderr} == set()
+
+
+def _table(stdout: str, title: str) -> dict[str, tuple[int, int]]:
+    """The rows of a summary table as printed: outcome -> (MeetMatch, meetergo)."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == title)
+    rows: dict[str, tuple[int, int]] = {}
+    for line in lines[start + 1 :]:
+        if line.startswith("└"):
+            break
+        cells = [cell.strip() for cell in line.strip("│┃ ").split("│")]
+        if len(cells) == 3 and cells[1].isdigit():
+            rows[cells[0]] = (int(cells[1]), int(cells[2]))
+    return rows
+
+
+@SEEDED
+def test_backfill_prints_plain_progress_and_a_summary_that_matches_the_vendors(
+    sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db")
+    mg_before = len(sandbox_server.get("/_sandbox/meetergo/contacts"))
+    mm_before = len(sandbox_server.get("/_sandbox/meetmatch/contacts"))
+    sandbox_server.post("/_sandbox/reset-stats", {})
+
+    result = meetbridge("backfill", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    # Not a terminal: one plain line per phase, no bar, no escape codes.
+    progress = result.stderr.splitlines()
+    assert progress[:2] == [
+        "reading MeetMatch: 4 to go",
+        "reading meetergo (by createdAt): 60 to go",
+    ]
+    assert len(progress) == 3 and progress[2].startswith("writing: ")
+    assert int(progress[2].removeprefix("writing: ").removesuffix(" to go")) > 0
+    assert "\x1b[" not in result.stderr + result.stdout and "━" not in result.stderr
+
+    table = _table(result.stdout, "backfill summary")
+    mg_after = sandbox_server.get("/_sandbox/meetergo/contacts")
+    mm_after = sandbox_server.get("/_sandbox/meetmatch/contacts")
+    stats = sandbox_server.stats()["meetergo"]
+    patched = sum(r["count"] for r in stats["by_route"] if r["method"] == "PATCH")
+    # What the vendors hold.
+    assert table["created"] == (len(mm_after) - mm_before, len(mg_after) - mg_before)
+    assert table["created"][0] > 0 and table["created"][1] > 0
+    assert table["updated"] == (0, patched) and patched > 0
+    assert table["failed"] == (0, 0)
+    # What status knows.
+    facts = json.loads(meetbridge("status", "--config", str(config), "--json").stdout)
+    summary = facts["last_runs"]["backfill"]["summary"]
+    for outcome in ("created", "updated", "linked", "unchanged", "failed"):
+        assert table[outcome] == (summary["meetmatch"][outcome], summary["meetergo"][outcome])
+    skipped = {f"skipped: {row['reason']}": (0, 0) for row in facts["skipped_by_reason"]}
+    for row in facts["skipped_by_reason"]:
+        mm, mg = skipped[f"skipped: {row['reason']}"]
+        skipped[f"skipped: {row['reason']}"] = (
+            (mm + row["count"], mg) if row["side"] == "meetmatch" else (mm, mg + row["count"])
+        )
+    assert {k: v for k, v in table.items() if k.startswith("skipped: ")} == skipped
+
+
+@SEEDED
+def test_backfill_draws_a_bar_on_a_terminal(sandbox_server: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", sandbox_server, tmp_path / "s.db")
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connector", "backfill", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            env={**os.environ, "COLUMNS": "100", "TERM": "xterm"},
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end closed: the process is done with it
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stdout, _ = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0
+    text = shown.decode("utf-8", "replace")
+    assert "━" in text and "writing" in text
+    assert "reading MeetMatch: 4 to go" not in text  # the bar replaces the plain lines
+    assert "backfill summary" in stdout.decode()

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mappings import normalize_email
-from tests.e2e.conftest import SandboxServer, meetbridge, spawn_meetbridge, write_config
+from tests.e2e.conftest import (
+    SandboxServer,
+    meetbridge,
+    spawn_meetbridge,
+    start_sandbox,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +116,101 @@ def test_a_second_backfill_beside_a_running_one_is_refused(
     mm = sandbox_server.get("/_sandbox/meetmatch/contacts")
     assert max(_emails(mg).values()) == 1 and max(_emails(mm).values()) == 1
     assert len(mg) == 450 and len(mm) == 450
+
+
+def _kill_after(server: SandboxServer, config: Path, vendor: str, writes: int) -> None:
+    run = spawn_meetbridge("backfill", "--config", str(config))
+    deadline = time.monotonic() + 60
+    while server.stats()[vendor]["writes"] < writes:
+        assert run.poll() is None, "the backfill ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert run.poll() is None, "the backfill finished before it could be killed"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+
+
+async def _add_meetmatch_twins(server: SandboxServer, people: int) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as control:
+        answers = await asyncio.gather(
+            *(
+                control.post(
+                    "/_sandbox/meetmatch/contacts",
+                    json={
+                        "full_name": f"Person {n}",
+                        "email": f"person{n:06d}@bulk.example.com",
+                        "company": f"Company {n}",
+                        "notify": False,
+                    },
+                )
+                for n in range(people)
+            )
+        )
+    assert all(answer.status_code == 201 for answer in answers)
+
+
+@pytest.mark.parametrize("writes", ["single_creates", "updates"])
+def test_killed_during_meetergo_writes_reruns_to_exactly_once(tmp_path: Path, writes: str) -> None:
+    """SIGKILL in the middle of single POST /crm creates (bulk out of reach), or of the
+    PATCHes that fill_empty makes for people both sides hold; the rerun converges exactly,
+    and a third run writes nothing. The killed run's history row says it was interrupted."""
+    people = 100
+    server = start_sandbox(
+        "--seed",
+        "bulk",
+        "--meetergo",
+        "0" if writes == "single_creates" else str(people),
+        "--meetmatch",
+        str(people) if writes == "single_creates" else "0",
+        "--overlap",
+        "0",
+        "--meetergo-rpm",
+        "6000",
+        "--bulk-per-minute",
+        "60",
+    )
+    try:
+        if writes == "updates":
+            # The same people in MeetMatch, with a company meetergo lacks (sent at once: the
+            # sandbox answers each request slowly on its own).
+            asyncio.run(_add_meetmatch_twins(server, people))
+        state = tmp_path / "state.db"
+        config = write_config(tmp_path / "config.toml", server, state, rate="6000")
+        with config.open("a", encoding="utf-8") as extra:
+            extra.write("\n[sync]\nbulk_threshold = 100000\n")
+        _kill_after(server, config, "meetergo", 30)
+        written = server.stats()["meetergo"]["writes"]
+        assert 30 <= written < people
+
+        rerun = meetbridge("backfill", "--config", str(config))
+        assert rerun.returncode == 0, rerun.stderr
+
+        mg = server.get("/_sandbox/meetergo/contacts")
+        mm = server.get("/_sandbox/meetmatch/contacts")
+        assert len(mg) == len(mm) == people
+        assert max(_emails(mg).values()) == 1 and max(_emails(mm).values()) == 1
+        assert set(_emails(mg)) == set(_emails(mm))
+        stats = server.stats()["meetergo"]
+        routes: Counter[tuple[str, str]] = Counter()
+        for row in stats["by_route"]:
+            routes[(row["method"], row["path"])] += row["count"]
+        if writes == "single_creates":
+            assert routes[("POST", "/crm/bulk")] == 0
+            # The rerun created only who was missing: every POST made one contact.
+            assert routes[("POST", "/crm")] == people
+        else:
+            assert all(c["additionalData"].get("company", "").startswith("Company ") for c in mg)
+            # A PATCH is safe to repeat: at most the one in flight at the kill was sent twice.
+            assert people <= routes[("PATCH", "/crm/{id}")] <= people + 8
+        with sqlite3.connect(state) as db:
+            statuses = [row[0] for row in db.execute("SELECT status FROM sync_runs ORDER BY id")]
+        assert statuses == ["interrupted", "ok"]
+
+        server.post("/_sandbox/reset-stats", {})
+        third = meetbridge("backfill", "--config", str(config))
+        assert third.returncode == 0, third.stderr
+        after = server.stats()
+        assert after["meetergo"]["writes"] == 0 and after["meetmatch"]["writes"] == 0
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=10)

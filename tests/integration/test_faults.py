@@ -17,6 +17,7 @@ from connector.runtime import Runtime, open_runtime
 from connector.sandbox.app import Sandbox
 from connector.sandbox.seed import seed_bulk
 from connector.settings import Settings
+from connector.sync.backfill import BackfillHooks
 from connector.sync.plans import Side
 from tests.invariants import duplicate_emails, email_of
 
@@ -146,3 +147,35 @@ async def test_contacts_created_in_one_second_are_all_found(
     assert report.summary.failed == 0
     _converged(sandbox)
     assert len(sandbox.meetergo.all_contacts()) == 320
+
+
+async def test_an_incomplete_scan_never_bulk_creates_blindly(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    """meetergo counts a row in `total` that meetbridge cannot read (a malformed contact), so
+    the scan cannot vouch that it saw everyone; and a user adds one of the people to meetergo
+    after the walk, before the writes. A bulk call would create that person a second time:
+    instead every create searches for its email first, and the user's contact is linked."""
+    broken = sandbox.meetergo.user_create_contact(firstName="Old", email="legacy@example.com")
+    sandbox.meetergo.corrupt_contact(broken["id"], tags="VIP")  # a string, not a list
+    for n in range(5):
+        sandbox.meetmatch.add_contact(f"Person {n}", f"p{n}@example.com", notify=False)
+    made_by_hand: list[str] = []
+
+    def phase(name: str, _total: int) -> None:
+        if name == "writing":
+            made_by_hand.append(
+                sandbox.meetergo.user_create_contact(firstName="P", email="P2@example.com")["id"]
+            )
+
+    sandbox.reset_counters()
+    report = await commands.backfill(runtime, hooks=BackfillHooks(phase=phase))
+
+    assert report.summary.failed == 0
+    mg = sandbox.meetergo.all_contacts()
+    assert duplicate_emails(mg) == {}
+    assert _emails(mg) == {"legacy@example.com", *(f"p{n}@example.com" for n in range(5))}
+    assert sandbox.meetergo.counters.count("POST", "/crm/bulk") == 0
+    assert sandbox.meetergo.counters.count("POST", "/crm", 201) == 4
+    link = await runtime.store.find_link(email="p2@example.com")
+    assert link is not None and [link.meetergo_id] == made_by_hand

@@ -127,6 +127,30 @@ async def test_post_contact_creates_then_returns_existing(
     assert len(sandbox.meetmatch.all_contacts()) == 2
 
 
+async def test_exact_email_dedupe_tells_letter_case_apart(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    """The vendor page only says "the same email": the exact reading makes a second contact."""
+    sandbox.meetmatch.add_contact("Anna Müller", "Anna.Mueller@Example.com", notify=False)
+    sandbox.meetmatch.email_dedupe = "exact"
+    same = {"full_name": "A", "email": "Anna.Mueller@Example.com"}
+    other_case = {"full_name": "A", "email": "anna.mueller@example.com"}
+    assert (await client.post("/meetmatch/contacts", headers=MM, json=same)).status_code == 200
+    assert (
+        await client.post("/meetmatch/contacts", headers=MM, json=other_case)
+    ).status_code == 201
+    # A booking's prospect is matched the same way.
+    sandbox.meetmatch.add_appointment(prospect_email="ANNA.MUELLER@EXAMPLE.COM", notify=False)
+    assert len(sandbox.meetmatch.all_contacts()) == 3
+    # Back to case-insensitive: the oldest contact with the email answers again.
+    sandbox.meetmatch.email_dedupe = "casefold"
+    again = await client.post("/meetmatch/contacts", headers=MM, json=other_case)
+    assert again.status_code == 200 and again.json()["full_name"] == "Anna Müller"
+    with pytest.raises(ValueError, match="email_dedupe"):
+        sandbox.meetmatch.email_dedupe = "fuzzy"
+    assert MeetMatchState(email_dedupe="exact").email_dedupe == "exact"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

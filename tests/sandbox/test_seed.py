@@ -91,3 +91,11 @@ def test_seed_bulk_is_plain_and_fast() -> None:
     assert len(mg_emails) == 2000 and len(set(mm_emails)) == 500
     assert len(mg_emails & set(mm_emails)) == 100
     assert sandbox.meetergo.counters.requests == 0
+    assert len({c["createdAt"] for c in sandbox.meetergo.all_contacts()}) == 2000
+
+
+def test_seed_bulk_as_one_import_shares_one_created_at() -> None:
+    sandbox = Sandbox()
+    seed_bulk(sandbox, meetergo=300, meetmatch=0, overlap=0, one_import=True)
+    assert len({c["createdAt"] for c in sandbox.meetergo.all_contacts()}) == 1
+    assert len({c["email"] for c in sandbox.meetergo.all_contacts()}) == 300

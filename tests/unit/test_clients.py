@@ -14,7 +14,13 @@ from connector.clients.budget import RateBudget
 from connector.clients.meetergo import MeetergoClient
 from connector.clients.meetmatch import MeetMatchClient
 from connector.clients.retry import RetryPolicy
-from connector.errors import AuthError, RecordError, RetryableError, UncertainWriteError
+from connector.errors import (
+    AuthError,
+    RateLimitedError,
+    RecordError,
+    RetryableError,
+    UncertainWriteError,
+)
 from connector.settings import MeetergoSettings, MeetMatchSettings
 from mappings.records import MeetergoDraft, NewMeetMatchContact
 
@@ -246,3 +252,82 @@ async def test_live_requests_go_before_waiting_background_ones() -> None:
 
     await asyncio.gather(scan(), webhook())
     assert "live" in order[:5], order
+
+
+@respx.mock
+async def test_read_timeouts_are_retried_for_reads(http: httpx.AsyncClient) -> None:
+    page = {"result": [{"item": MG_CONTACT}], "page": 1, "limit": 100, "total": 1, "totalPages": 1}
+    route = respx.get(f"{MG}/crm").mock(
+        side_effect=[
+            httpx.ReadTimeout("slow"),
+            httpx.ConnectTimeout("slower"),
+            httpx.Response(200, json=page),
+        ]
+    )
+    result = await meetergo(http).list_page()
+    assert [c.email for c in result.contacts] == ["anna@example.com"]
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_a_create_that_timed_out_is_not_resent(http: httpx.AsyncClient) -> None:
+    """The request may have been applied before the answer timed out: the caller looks first."""
+    route = respx.post(f"{MG}/crm").mock(side_effect=httpx.ReadTimeout("no answer in time"))
+    with pytest.raises(UncertainWriteError, match="ReadTimeout"):
+        await meetergo(http).create(MeetergoDraft(email="a@example.com"))
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_a_create_that_could_not_connect_is_sent_again(http: httpx.AsyncClient) -> None:
+    """Nothing reached the server, so resending a create cannot make it twice."""
+    route = respx.post(f"{MG}/crm").mock(
+        side_effect=[
+            httpx.ConnectError("refused"),
+            httpx.ConnectError("refused"),
+            httpx.Response(201, json={"item": MG_CONTACT}),
+        ]
+    )
+    created = await meetergo(http).create(MeetergoDraft(email="anna@example.com"))
+    assert created.id == "g1"
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_connection_errors_are_bounded_by_attempts(http: httpx.AsyncClient) -> None:
+    route = respx.get(f"{MM}/contacts").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(RetryableError, match="cannot connect"):
+        await meetmatch(http).list_contacts()
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_retries_stop_at_the_total_time_bound(http: httpx.AsyncClient) -> None:
+    """Plenty of attempts left, but the request has used its time: it gives up, and soon."""
+    route = respx.get(f"{MM}/contacts").respond(503)
+    settings = MeetMatchSettings(base_url=MM, api_key="mm_live_k", requests_per_minute=60000)
+    policy = RetryPolicy(attempts=1000, max_seconds=0.3, initial_wait=0.05, max_wait=0.05)
+    client = MeetMatchClient(http, settings, policy)
+    started = time.monotonic()
+    with pytest.raises(RetryableError):
+        await client.list_contacts()
+    elapsed = time.monotonic() - started
+    assert 0.25 <= elapsed < 1.0, elapsed
+    assert 2 <= route.call_count < 20
+
+
+async def test_a_long_retry_after_is_capped_by_the_total_time_bound() -> None:
+    """The policy waits what a 429 asks, but never past its own bound (at least 1 s)."""
+    calls = 0
+
+    async def refused() -> None:
+        nonlocal calls
+        calls += 1
+        raise RateLimitedError("meetmatch", "GET /contacts: too many requests", 3600.0)
+
+    policy = RetryPolicy(attempts=5, max_seconds=0.2, initial_wait=0, max_wait=0)
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError):
+        await policy.run(refused, idempotent=True)
+    assert 0.9 <= time.monotonic() - started < 2.0
+    assert calls == 2  # one wait of the capped second, then the time bound stops it
