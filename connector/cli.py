@@ -41,8 +41,16 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(
-    ..., "--config", "-c", help="TOML config file (see config.example.toml)"
+    None,
+    "--config",
+    "-c",
+    envvar="MEETBRIDGE_CONFIG",
+    show_envvar=True,
+    help="TOML config file (see config.example.toml). Without it: environment variables "
+    "MEETBRIDGE_<SECTION>__<KEY> and defaults only.",
 )
+# Where the image's CMD reads its config; the healthcheck looks there too, if it exists.
+IMAGE_CONFIG = Path("/config/meetbridge.toml")
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -50,7 +58,9 @@ def _fail(code: int, message: str) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(path: Path) -> Settings:
+def _settings(path: Path | None) -> Settings:
+    """The merged settings; no path means the environment and defaults only (a path that is
+    given but missing is an error naming it)."""
     try:
         return load_settings(path)
     except ConfigError as exc:
@@ -119,7 +129,7 @@ class _ProgressHooks(BackfillHooks):
 
 @app.command()
 def backfill(
-    config: Path = ConfigOption,
+    config: Path | None = ConfigOption,
     direction: list[str] = typer.Option(
         None,
         "--direction",
@@ -147,16 +157,21 @@ def backfill(
     )
     hooks = _ProgressHooks(bar)
 
-    async def work(rt: Runtime) -> BackfillReport:
-        return await commands.backfill(
-            rt, directions=list(direction or []), dry_run=dry_run, hooks=hooks
-        )
+    directions = list(direction or [])
 
-    if bar is not None:
-        with bar:
-            report = _run(settings, work, exclusive=not dry_run)
-    else:
-        report = _run(settings, work, exclusive=not dry_run)
+    async def work(rt: Runtime) -> BackfillReport:
+        return await commands.backfill(rt, directions=directions, hooks=hooks)
+
+    def go() -> BackfillReport:
+        if dry_run:
+            # Its own runtime: opening the configured state would migrate it.
+            return _exit_code_of(
+                commands.dry_run_backfill(settings, directions=directions, hooks=hooks)
+            )
+        return _run(settings, work, exclusive=True)
+
+    with bar if bar is not None else contextlib.nullcontext():
+        report = go()
     if dry_run:
         print_plan(console, report.plans)
     console.print(summary_table(report.summary, "dry run" if dry_run else "backfill summary"))
@@ -171,7 +186,7 @@ def backfill(
 
 @app.command()
 def status(
-    config: Path = ConfigOption,
+    config: Path | None = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Links, skipped records by reason, dead letters, last runs."""
@@ -193,7 +208,7 @@ def status(
 @app.command()
 def replay(
     ids: list[int] = typer.Argument(None, help="Dead-letter ids; none: every open one."),
-    config: Path = ConfigOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Re-run dead letters."""
     setup_logging("WARNING")
@@ -211,7 +226,7 @@ def replay(
 
 
 @app.command()
-def check(config: Path = ConfigOption) -> None:
+def check(config: Path | None = ConfigOption) -> None:
     """Verify both keys, the state database and the config (exit 2 bad config, 3 auth)."""
     setup_logging("WARNING")
     results = _run(_settings(config), commands.check)
@@ -221,7 +236,7 @@ def check(config: Path = ConfigOption) -> None:
 
 @app.command()
 def run(
-    config: Path = ConfigOption,
+    config: Path | None = ConfigOption,
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """The daemon: registers webhooks, serves the receiver, polls, reconciles, retries."""
@@ -246,14 +261,14 @@ def _print_subscriptions(subs: list[Any]) -> None:
 
 
 @hooks_app.command("list")
-def hooks_list(config: Path = ConfigOption) -> None:
+def hooks_list(config: Path | None = ConfigOption) -> None:
     """The subscriptions meetbridge made (as remembered in the state database)."""
     setup_logging("WARNING")
     _print_subscriptions(_run(_settings(config), lambda rt: Subscriptions(rt.store).all()))
 
 
 @hooks_app.command("sync")
-def hooks_sync(config: Path = ConfigOption) -> None:
+def hooks_sync(config: Path | None = ConfigOption) -> None:
     """Make sure every consumed event has one subscription (what `run` does at start)."""
     from connector.daemon import check_daemon_settings
     from connector.hooks import ensure_subscriptions
@@ -268,7 +283,7 @@ def hooks_sync(config: Path = ConfigOption) -> None:
 
 
 @hooks_app.command("remove")
-def hooks_remove(config: Path = ConfigOption) -> None:
+def hooks_remove(config: Path | None = ConfigOption) -> None:
     """Delete every subscription meetbridge made, on both vendors."""
     from connector.hooks import remove_subscriptions
 
@@ -280,7 +295,7 @@ def hooks_remove(config: Path = ConfigOption) -> None:
 @app.command("migrate-state")
 def migrate_state(
     to: str = typer.Option(..., "--to", help="Target database URL, e.g. postgresql+psycopg://…"),
-    config: Path = ConfigOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Copy links, skips, dead letters, inbox and history to another (empty) database."""
     from connector.store.copy_state import copy_state
@@ -292,23 +307,50 @@ def migrate_state(
     console.print("copied; now set state.url to the new database", highlight=False)
 
 
+def _probe_address(host: str) -> str:
+    """Where a process beside the daemon reaches a receiver bound to `host`."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 @app.command()
 def healthcheck(
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        envvar="MEETBRIDGE_CONFIG",
+        show_envvar=True,
+        help=f"The daemon's config file (default {IMAGE_CONFIG} when it exists, as the "
+        "image's CMD uses; otherwise environment variables only).",
+    ),
     url: str = typer.Option(
         "",
         "--url",
-        help="Default: http://127.0.0.1:<MEETBRIDGE_RECEIVER__PORT or 8080>/healthz",
+        help="Default: http://<receiver.host>:<receiver.port>/healthz (0.0.0.0: 127.0.0.1)",
     ),
     timeout: float = typer.Option(3.0, "--timeout"),
 ) -> None:
-    """Exit 0 when the daemon's receiver answers /healthz (the container's HEALTHCHECK)."""
-    import os
+    """Exit 0 when the daemon's receiver answers /healthz (the container's HEALTHCHECK).
+
+    The port comes from the same merged settings `run` reads (file, then environment), so a
+    port set only in the config file is probed correctly. Every failure exits 1: Docker
+    reserves 2.
+    """
     import urllib.error
     import urllib.request
 
-    target = url or (
-        f"http://127.0.0.1:{os.environ.get('MEETBRIDGE_RECEIVER__PORT', '8080')}/healthz"
-    )
+    target = url
+    if not target:
+        path = config if config is not None else (IMAGE_CONFIG if IMAGE_CONFIG.is_file() else None)
+        try:
+            receiver = load_settings(path).receiver
+        except ConfigError as exc:
+            _fail(1, f"cannot tell where the receiver listens: {exc}")
+        target = f"http://{_probe_address(receiver.host)}:{receiver.port}/healthz"
     try:
         with urllib.request.urlopen(target, timeout=timeout) as answer:
             healthy = answer.status == 200

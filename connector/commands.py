@@ -9,18 +9,27 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.errors import AuthError, RecordError
-from connector.runtime import Runtime
-from connector.store.inbox import Inbox, Subscriptions
+from connector.errors import AuthError, MeetbridgeError
+from connector.runtime import Runtime, open_runtime
+from connector.settings import Settings
+from connector.store.database import dry_run_url
+from connector.store.inbox import Delivery, Inbox, Subscriptions
+from connector.store.state import DeadLetter
 from connector.sync.applier import Applier
 from connector.sync.backfill import BackfillHooks, BackfillReport, run_backfill
 from connector.sync.links import LinkIndex
-from connector.sync.planner import Planner, PlannerConfig
+from connector.sync.live import LiveSync
+from connector.sync.planner import PlannerConfig
 from connector.sync.plans import Summary
 from connector.sync.resync import resync_meetergo, resync_meetmatch
 from mappings.records import MeetMatchProspect
+
+if TYPE_CHECKING:  # only for annotations: the clients are the code that uses httpx
+    import httpx
+
+    from connector.clients.retry import RetryPolicy
 
 
 def _config_for(rt: Runtime, directions: list[str] | None) -> PlannerConfig:
@@ -48,6 +57,28 @@ async def backfill(
         bulk_threshold=rt.settings.sync.bulk_threshold,
         hooks=hooks,
     )
+
+
+async def dry_run_backfill(
+    settings: Settings,
+    *,
+    directions: list[str] | None = None,
+    hooks: BackfillHooks | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+) -> BackfillReport:
+    """`backfill --dry-run`: the plan, with nothing written to either vendor or the state.
+
+    Opening a runtime migrates its store, so a dry run opens its own on `dry_run_url`: a
+    private copy of a SQLite state (none is created where there was none), or a read-only
+    PostgreSQL session that refuses a schema it would have to migrate.
+    """
+    async with dry_run_url(settings.state.url) as url:
+        private = settings.model_copy(
+            update={"state": settings.state.model_copy(update={"url": url})}
+        )
+        async with open_runtime(private, transport=transport, retry=retry) as rt:
+            return await backfill(rt, directions=directions, dry_run=True, hooks=hooks)
 
 
 def redact_target(url: str) -> str:
@@ -118,43 +149,74 @@ class ReplayResult:
     failed: dict[int, str]
 
 
-async def replay(rt: Runtime, ids: list[int]) -> ReplayResult:
-    """Sync each dead letter's source record again; resolved when it now goes through."""
-    links = await LinkIndex.load(rt.store)
-    planner = Planner(rt.planner, links)
+# A dead letter of this operation holds a webhook delivery the worker gave up on (its payload
+# is the delivery); every other one holds a failed write, replayed from its source record.
+DELIVERY = "delivery"
+
+
+async def replay(rt: Runtime, ids: list[int], *, live: LiveSync | None = None) -> ReplayResult:
+    """Sync each dead letter's source record again; resolved when it now goes through.
+
+    The daemon passes its `LiveSync` (and holds its lock), so a replay shares the per-person
+    gate with a reconcile running beside it; the CLI replays on a private one.
+    """
+    live = live or LiveSync(rt, await LinkIndex.load(rt.store))
     result = ReplayResult([], {})
     for letter in await rt.store.open_dead_letters(ids):
         summary = Summary()
         applier = Applier(
             rt.store,
-            links,
+            live.links,
             rt.meetmatch,
             rt.meetergo,
             rt.planner.options,
             summary,
             concurrency=1,
             bulk_threshold=rt.settings.sync.bulk_threshold,
+            gate=live.gate,
         )
+        failed_before = live.summary.failed
         try:
-            if letter.source_side == "meetmatch":
-                payload = await rt.store.get_sighting(letter.source_id)
-                if payload is None:
-                    result.failed[letter.id] = "the MeetMatch record was never seen; cannot replay"
-                    continue
-                await resync_meetmatch(planner, applier, MeetMatchProspect.model_validate(payload))
-            else:
-                await resync_meetergo(planner, applier, letter.source_id)
+            problem = await _replay_one(rt, live, applier, letter)
         except AuthError:
             raise
-        except RecordError as exc:
-            result.failed[letter.id] = str(exc)
-            continue
-        if summary.failed:
-            result.failed[letter.id] = summary.failures[-1]
-        else:
+        except MeetbridgeError as exc:
+            problem = str(exc)
+        if problem is None and (summary.failed or live.summary.failed > failed_before):
+            problem = (summary.failures or live.summary.failures)[-1]
+        if problem is None:
             await rt.store.resolve_dead_letter(letter.id)
             result.replayed.append(letter.id)
+            continue
+        result.failed[letter.id] = problem
+        if not summary.failed:
+            # Failed before any write was tried (a read, a refused record): the applier did
+            # not count it, so the letter's next retry would not wait any longer.
+            await rt.store.dead_letter_failed_again(letter.id, problem)
     return result
+
+
+async def _replay_one(
+    rt: Runtime, live: LiveSync, applier: Applier, letter: DeadLetter
+) -> str | None:
+    """Replay one dead letter; the reason it cannot be replayed, or None once it was tried."""
+    if letter.operation == DELIVERY:
+        delivery = Delivery(
+            id=0,
+            vendor=str(letter.payload.get("vendor", "")),
+            event=str(letter.payload.get("event", "")),
+            payload=dict(letter.payload.get("delivery") or {}),
+            attempts=letter.attempts,
+        )
+        await live.handle_delivery(delivery)
+    elif letter.source_side == "meetmatch":
+        payload = await rt.store.get_sighting(letter.source_id)
+        if payload is None:
+            return "the MeetMatch record was never seen; cannot replay"
+        await resync_meetmatch(live.planner, applier, MeetMatchProspect.model_validate(payload))
+    else:
+        await resync_meetergo(live.planner, applier, letter.source_id)
+    return None
 
 
 async def check(rt: Runtime) -> dict[str, str]:

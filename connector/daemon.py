@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import signal
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,13 +36,14 @@ from connector.errors import (
     StoreError,
 )
 from connector.hooks import ensure_subscriptions
+from connector.listen import tcp_listener
 from connector.metrics import Metrics
 from connector.receiver import receiver_app
 from connector.runtime import Runtime, open_runtime
 from connector.settings import Settings
 from connector.status_page import StatusPage
 from connector.store.inbox import Delivery, Inbox
-from connector.store.lock import AlreadyRunningError, writer_lock
+from connector.store.lock import AlreadyRunningError, LockHold, writer_lock
 from connector.sync.backfill import run_backfill
 from connector.sync.live import LiveSync
 
@@ -50,6 +53,29 @@ MIN_TOKEN_LENGTH = 32
 STANDBY_RETRY_SECONDS = 5.0
 MAX_DELIVERY_ATTEMPTS = 12
 STOP_GRACE_SECONDS = 8.0
+# Within that: how long a scheduled job may take to finish after SIGTERM before it is cancelled.
+JOB_GRACE_SECONDS = 5.0
+AUTH_RETRY_SECONDS = 30.0
+# Inbox rows meetbridge writes itself: a standby's replay request for the syncing replica.
+REPLAY_VENDOR = "meetbridge"
+REPLAY_EVENT = "replay"
+
+
+# What may stand in one URL path segment unescaped: a token with "/" or "%" could never match
+# the route meetergo delivers to.
+_TOKEN_ALPHABET = re.compile(r"[A-Za-z0-9._~-]+")
+MIN_TOKEN_DISTINCT = 12
+
+
+def _token_weakness(token: str) -> str | None:
+    """Why a meetergo path token will not do, or None."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"needs at least {MIN_TOKEN_LENGTH} random characters"
+    if not _TOKEN_ALPHABET.fullmatch(token):
+        return "may hold only letters, digits and . _ ~ - (it is a URL path segment)"
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return "is not random (too few different characters)"
+    return None
 
 
 def check_daemon_settings(settings: Settings) -> None:
@@ -61,10 +87,11 @@ def check_daemon_settings(settings: Settings) -> None:
             "receiver.public_url: required by `run` (where both vendors can reach the receiver)"
         )
     token = receiver.meetergo_path_token.get_secret_value() if receiver.meetergo_path_token else ""
-    if len(token) < MIN_TOKEN_LENGTH:
+    weak = _token_weakness(token)
+    if weak:
         problems.append(
-            f"receiver.meetergo_path_token: needs at least {MIN_TOKEN_LENGTH} random characters "
-            "(meetergo signs nothing; this token is all that keeps strangers out), e.g. "
+            f"receiver.meetergo_path_token: {weak} (meetergo signs nothing; this token is all "
+            "that keeps strangers out); make one with "
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     if settings.meetmatch.webhook_secret is None:
@@ -118,6 +145,8 @@ class Daemon:
         self.subscribed = False
         self.role = "starting"
         self.recent: deque[dict[str, Any]] = deque(maxlen=50)
+        # Scheduled jobs under way: cancelled if the writer lock is lost.
+        self.running_jobs: set[asyncio.Task[Any]] = set()
         live.applier.on_action = self.recent.append
 
     async def page_facts(self) -> dict[str, Any]:
@@ -129,15 +158,24 @@ class Daemon:
     async def replay_one(self, letter_id: int) -> str | None:
         """Replay one dead letter now (the status page's button); the problem, or None."""
         if self.role != "leader":
-            return "this replica is on standby; replay on the replica that syncs"
+            # A standby does not sync: it hands the replay to the replica that does, through
+            # the inbox they share (the request's time keeps two requests apart).
+            request = {"dead_letter": letter_id, "requested_at": datetime.now(UTC).isoformat()}
+            try:
+                await self.inbox.enqueue(
+                    REPLAY_VENDOR, REPLAY_EVENT, json.dumps(request).encode(), request
+                )
+            except StoreError:
+                return "state database unavailable; try again"
+            return None
         async with self.live.lock:
-            result = await commands.replay(self.rt, [letter_id])
+            result = await commands.replay(self.rt, [letter_id], live=self.live)
         if letter_id in result.failed:
             return result.failed[letter_id]
         if letter_id not in result.replayed:
             return f"dead letter {letter_id} is not open"
         with contextlib.suppress(StoreError):
-            self.metrics.set_dead_letters(len(await self.rt.store.open_dead_letters()))
+            self.metrics.set_dead_letters(await self.rt.store.count_open_dead_letters())
         return None
 
     async def ready(self) -> str | None:
@@ -147,41 +185,112 @@ class Daemon:
             return "state database unreachable"
         if self.role == "standby":
             return None  # a standby stores deliveries for the active replica
+        refused = self.rt.counter.refused
+        if refused:
+            return "; ".join(refused[key] for key in sorted(refused))
         return None if self.subscribed else "webhook subscriptions not registered yet"
+
+    @property
+    def auth_retry_seconds(self) -> float:
+        """How long work waits after a refused key before it is tried again."""
+        return min(AUTH_RETRY_SECONDS, self.rt.settings.sync.poll_interval_seconds)
 
     # --- the inbox worker ------------------------------------------------------------------
 
     async def work_inbox(self) -> None:
         while not self.stop.is_set():
+            # Cleared before reading, not after: a delivery stored while the read is under way
+            # sets it again, and the wait below returns at once instead of sleeping on it.
+            self.wake.clear()
             try:
                 batch = await self.inbox.pending()
             except StoreError as exc:
                 log.error("inbox unreadable: %s", exc)
                 batch = []
+            key_refused = False
             for delivery in batch:
                 if self.stop.is_set():
                     return
-                await self._apply(delivery)
-            if not batch:
-                self.wake.clear()
+                try:
+                    await self._apply(delivery)
+                except AuthError:
+                    key_refused = True
+                    break
+                except StoreError as exc:
+                    log.error("inbox unwritable: %s", exc)
+                    break
+            if key_refused:
+                # Every delivery would be refused alike: wait for the key to be fixed instead
+                # of spending a refused request on each of them.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=self.auth_retry_seconds)
+            elif not batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=1.0)
 
     async def _apply(self, delivery: Delivery) -> None:
+        """Apply one delivery; on failure it goes back to the inbox or becomes a dead letter.
+
+        Raises AuthError (after parking the delivery) so the worker can pause: a refused key
+        is no fault of the delivery, which waits, untouched by the give-up count, however long
+        fixing the key takes.
+        """
+        if delivery.vendor == REPLAY_VENDOR:
+            problem = await self.replay_one(int(delivery.payload.get("dead_letter", 0)))
+            if problem:
+                log.warning("replay requested by a standby failed: %s", problem)
+            await self.inbox.done(delivery.id)
+            return
         try:
             await self.live.apply_delivery(delivery)
-        except (RetryableError, AuthError, StoreError) as exc:
-            give_up = delivery.attempts + 1 >= MAX_DELIVERY_ATTEMPTS
-            log.warning("delivery %s (%s) deferred: %s", delivery.id, delivery.event, exc)
-            await self.inbox.retry_later(
-                delivery, str(exc), _backoff(delivery.attempts), give_up=give_up
+        except AuthError as exc:
+            log.error(
+                "delivery %s (%s) waits for a working key: %s", delivery.id, delivery.event, exc
             )
+            await self.inbox.retry_later(
+                delivery, str(exc), timedelta(seconds=self.auth_retry_seconds), count=False
+            )
+            raise
+        except (RetryableError, StoreError) as exc:
+            if delivery.attempts + 1 < MAX_DELIVERY_ATTEMPTS:
+                log.warning("delivery %s (%s) deferred: %s", delivery.id, delivery.event, exc)
+                await self.inbox.retry_later(delivery, str(exc), _backoff(delivery.attempts))
+                return
+            await self._give_up(delivery, exc)
             return
         except MeetbridgeError as exc:
-            log.error("delivery %s (%s) failed: %s", delivery.id, delivery.event, exc)
-            await self.inbox.retry_later(delivery, str(exc), timedelta(0), give_up=True)
+            await self._give_up(delivery, exc)
+            return
+        except Exception as exc:
+            # A delivery meetbridge cannot handle is a bug, but it must not stop live sync:
+            # the worker would die and every later delivery wait behind it. It is parked as a
+            # dead letter with its traceback logged, and the worker goes on.
+            log.exception("delivery %s (%s) broke the worker", delivery.id, delivery.event)
+            await self._give_up(delivery, exc)
             return
         await self.inbox.done(delivery.id)
+
+    async def _give_up(self, delivery: Delivery, exc: Exception) -> None:
+        """Park a delivery the worker cannot apply as a dead letter: `status` shows it, the
+        scheduler retries it with a growing backoff, `meetbridge replay` re-runs it."""
+        log.error("delivery %s (%s) failed: %s", delivery.id, delivery.event, exc)
+        other = "meetergo" if delivery.vendor == "meetmatch" else "meetmatch"
+        await self.rt.store.add_dead_letter(
+            target=other,
+            operation=commands.DELIVERY,
+            source_side=delivery.vendor,
+            source_id=f"delivery:{delivery.id}",
+            email=None,
+            payload={
+                "vendor": delivery.vendor,
+                "event": delivery.event,
+                "delivery": delivery.payload,
+            },
+            error=str(exc),
+        )
+        await self.inbox.retry_later(delivery, str(exc), timedelta(0), give_up=True)
+        with contextlib.suppress(StoreError):
+            self.metrics.set_dead_letters(await self.rt.store.count_open_dead_letters())
 
     # --- scheduled jobs --------------------------------------------------------------------
 
@@ -205,18 +314,19 @@ class Daemon:
             if not due:
                 return 0
             async with self.live.lock:
-                result = await commands.replay(self.rt, due)
+                result = await commands.replay(self.rt, due, live=self.live)
             return len(result.replayed)
 
         await self._job("dead_letters", replay)
         with contextlib.suppress(StoreError):
-            self.metrics.set_dead_letters(len(await self.rt.store.open_dead_letters()))
+            self.metrics.set_dead_letters(await self.rt.store.count_open_dead_letters())
 
     async def reconcile(self) -> None:
         async def scan() -> int:
             # The reconcile walks every meetergo contact through the backfill's planning. Its
-            # requests yield to live ones, and each of its writes holds the live lock only for
-            # that write, after checking live sync has not done it meanwhile.
+            # requests yield to live ones in the rate budget, and each of its writes holds only
+            # that person's gate (shared with live sync), after checking live sync has not
+            # done it meanwhile: a webhook never waits for reconcile writes about others.
             with background_work():
                 report = await run_backfill(
                     self.rt.store,
@@ -225,60 +335,112 @@ class Daemon:
                     self.rt.planner,
                     concurrency=self.rt.settings.sync.concurrency,
                     bulk_threshold=self.rt.settings.sync.bulk_threshold,
-                    gate=self.live.lock,
+                    gate=self.live.gate,
                 )
             return report.meetergo_seen
 
         await self._job("reconcile", scan)
 
     async def _job(self, name: str, job: Callable[[], Awaitable[int]]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.running_jobs.add(task)
+        started = datetime.now(UTC)
+        log.debug("%s started", name)
         try:
             count = await job()
         except MeetbridgeError as exc:
             log.error("%s failed: %s", name, exc)
             return
+        except asyncio.CancelledError:
+            # Stopped mid-way (a stop past its grace time, or the writer lock lost); every
+            # step is safe to redo, and the next run does. The task ends here, quietly.
+            log.info("%s stopped before it finished", name)
+            return
+        finally:
+            if task is not None:
+                self.running_jobs.discard(task)
         now = datetime.now(UTC)
         self.metrics.mark_success(name, now.timestamp())
         with contextlib.suppress(StoreError):
             await self.rt.store.set_cursor(f"last_{name}", now.isoformat())
-        log.info("%s done (%d)", name, count)
+        log.info(
+            "%s done (%d)",
+            name,
+            count,
+            extra={"sync": {"job": name, "started": started.isoformat(), "at": now.isoformat()}},
+        )
 
     async def lead(self, settings: Settings) -> None:
         """Become the replica that syncs (or wait as a standby), then sync until stopped.
 
         Every replica receives and stores deliveries; only the one holding the state database's
         writer lock applies them, polls, reconciles and retries. When it dies, its lock goes
-        with it and a standby takes over within one retry interval.
+        with it and a standby takes over within one retry interval. A leader whose lock is lost
+        while it lives (its database session died) stops writing at once and stands by again.
         """
-        async with contextlib.AsyncExitStack() as stack:
-            while not self.stop.is_set():
-                try:
-                    await stack.enter_async_context(writer_lock(settings.state.url))
-                    break
-                except AlreadyRunningError:
-                    if self.role != "standby":
-                        log.info("another replica is syncing; standing by (still receiving)")
-                    self.role = "standby"
-                except StoreError as exc:
-                    log.error("cannot take the writer lock: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=STANDBY_RETRY_SECONDS)
-            if self.stop.is_set():
-                return
-            self.role = "leader"
-            log.info("this replica syncs")
-            await self.links_reload()
-            await self.register_hooks()
-            worker = asyncio.create_task(self.work_inbox())
-            scheduler = self._schedule(settings)
-            scheduler.start()
-            await self.stop.wait()
-            scheduler.shutdown(wait=False)
-            # The step in flight finishes (a delivery, a poll's current write) before the lock
-            # is released; the caller bounds the wait.
-            await worker
-            async with self.live.lock:
-                pass
+        while not self.stop.is_set():
+            async with contextlib.AsyncExitStack() as stack:
+                hold = await self._take_lock(stack, settings)
+                if hold is None:
+                    return
+                await self._sync_while_held(settings, hold)
+            if hold.lost.is_set():
+                log.error("%s; stopped syncing, standing by", hold.reason)
+                self.role = "standby"
+
+    async def _take_lock(
+        self, stack: contextlib.AsyncExitStack, settings: Settings
+    ) -> LockHold | None:
+        """Wait for the writer lock (as a standby); None when stopped first."""
+        while not self.stop.is_set():
+            try:
+                return await stack.enter_async_context(writer_lock(settings.state.url))
+            except AlreadyRunningError:
+                if self.role != "standby":
+                    log.info("another replica is syncing; standing by (still receiving)")
+                self.role = "standby"
+            except StoreError as exc:
+                log.error("cannot take the writer lock: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=STANDBY_RETRY_SECONDS)
+        return None
+
+    async def _sync_while_held(self, settings: Settings, hold: LockHold) -> None:
+        self.role = "leader"
+        log.info("this replica syncs")
+        await self.links_reload()
+        # Registration retries on its own: deliveries already stored are applied meanwhile.
+        registering = asyncio.create_task(self.register_hooks())
+        worker = asyncio.create_task(self.work_inbox())
+        scheduler = self._schedule(settings)
+        scheduler.start()
+        stopped = asyncio.create_task(self.stop.wait())
+        lost = asyncio.create_task(hold.lost.wait())
+        await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
+        scheduler.shutdown(wait=False)
+        stopped.cancel()
+        lost.cancel()
+        if hold.lost.is_set():
+            # Another replica may be syncing already: cancel everything in flight, as a crash
+            # would (every step is safe to redo; a delivery not marked done is applied again).
+            in_flight = [registering, worker, *self.running_jobs]
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            return
+        # The step in flight finishes (a delivery, a poll's current write) before the lock
+        # is released; the caller bounds the wait.
+        registering.cancel()
+        await asyncio.gather(registering, worker, return_exceptions=True)
+        # Jobs under way finish their current work if they can within the grace time.
+        if self.running_jobs:
+            _, late = await asyncio.wait(set(self.running_jobs), timeout=JOB_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        async with self.live.lock:
+            pass
 
     async def links_reload(self) -> None:
         # A standby's view of the links is stale by the time it takes over.
@@ -287,10 +449,19 @@ class Daemon:
     def _schedule(self, settings: Settings) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=UTC)
         sync = settings.sync
-        jobs: list[tuple[Callable[[], Awaitable[None]], float, datetime | None]] = [
-            (self.poll, sync.poll_interval_seconds, datetime.now(UTC)),
-            (self.retry_dead_letters, max(60.0, 5 * sync.poll_interval_seconds), None),
-            (self.reconcile, sync.reconcile_interval_seconds, None),
+        now = datetime.now(UTC)
+        retry_seconds = max(60.0, 5 * sync.poll_interval_seconds)
+        # Polls start at once (catching up on what happened while meetbridge was down); the
+        # others one interval after the start. APScheduler 3 takes `next_run_time=None` to
+        # mean "paused", so every job is given its first run time explicitly.
+        jobs: list[tuple[Callable[[], Awaitable[None]], float, datetime]] = [
+            (self.poll, sync.poll_interval_seconds, now),
+            (self.retry_dead_letters, retry_seconds, now + timedelta(seconds=retry_seconds)),
+            (
+                self.reconcile,
+                sync.reconcile_interval_seconds,
+                now + timedelta(seconds=sync.reconcile_interval_seconds),
+            ),
         ]
         for job, seconds, first in jobs:
             scheduler.add_job(
@@ -309,12 +480,13 @@ class Daemon:
             try:
                 await ensure_subscriptions(self.rt)
                 self.subscribed = True
-            except AuthError:
-                raise
             except MeetbridgeError as exc:
-                log.error("webhook registration failed, retrying in 30 s: %s", exc)
+                # A refused key too: the daemon keeps running (and says so in /readyz), so
+                # that fixing the key is all it takes to resume.
+                wait = self.auth_retry_seconds if isinstance(exc, AuthError) else 30.0
+                log.error("webhook registration failed, retrying in %.0f s: %s", wait, exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=30)
+                    await asyncio.wait_for(self.stop.wait(), timeout=wait)
 
 
 async def serve(
@@ -336,9 +508,12 @@ async def serve(
                 metrics.count_rate_limited(vendor)
 
         rt.counter.listeners.append(vendor_answer)
+        rt.counter.key_listeners.append(
+            lambda vendor, access, accepted: metrics.set_key_refused(vendor, access, not accepted)
+        )
         live.summary.listeners.append(lambda side, action: metrics.count_sync_action(side, action))
         with contextlib.suppress(StoreError):
-            metrics.set_dead_letters(len(await rt.store.open_dead_letters()))
+            metrics.set_dead_letters(await rt.store.count_open_dead_letters())
         meetmatch = settings.meetmatch
         secrets = [
             secret.get_secret_value()
@@ -347,7 +522,11 @@ async def serve(
         ]
         token = settings.receiver.meetergo_path_token
         page = StatusPage(
-            settings.receiver, daemon.page_facts, daemon.replay_one, lambda: list(daemon.recent)
+            settings.receiver,
+            daemon.page_facts,
+            daemon.replay_one,
+            lambda: list(daemon.recent),
+            role=lambda: daemon.role,
         )
         app = receiver_app(
             daemon.inbox,
@@ -371,7 +550,14 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stop.set)
 
-        serving = asyncio.create_task(server.serve())
+        receiver = settings.receiver
+        try:
+            sock = tcp_listener(receiver.host, receiver.port)
+        except OSError as exc:
+            raise MeetbridgeError(
+                f"the receiver cannot listen on {receiver.host}:{receiver.port}: {exc}"
+            ) from exc
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
         # uvicorn offers no event for "listening"; poll its flag briefly.
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)

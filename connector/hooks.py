@@ -34,9 +34,48 @@ def targets(rt: Runtime) -> tuple[str, str]:
     return f"{receiver.public_url}/hooks/meetmatch", f"{receiver.public_url}/hooks/meetergo/{token}"
 
 
+async def _drop_stale(rt: Runtime, registry: Subscriptions, held: list[Subscription]) -> None:
+    """Remove subscriptions meetbridge made for a receiver URL it no longer uses.
+
+    After a new `public_url` or path token, the old subscriptions would keep delivering to an
+    address that answers 404, and on meetergo they would count against its six webhooks. Only
+    subscriptions in meetbridge's own registry are removed: a webhook someone else made (or
+    another meetbridge installation on the same company) is never touched.
+    """
+    current = dict(zip(("meetmatch", "meetergo"), targets(rt), strict=True))
+    stale = [sub for sub in held if sub.target_url != current[sub.vendor]]
+    for sub in await _unsubscribe(rt, registry, stale):
+        log.info("removed stale %s subscription %s (old receiver URL)", sub.vendor, sub.remote_id)
+
+
+async def _unsubscribe(
+    rt: Runtime, registry: Subscriptions, subs: list[Subscription]
+) -> list[Subscription]:
+    """Delete subscriptions on their vendor and in the registry; returns those removed (one
+    meetergo webhook serves several events: each remote id is deleted once)."""
+    removed: list[Subscription] = []
+    done: set[tuple[str, str]] = set()
+    for sub in subs:
+        if (sub.vendor, sub.remote_id) in done:
+            continue
+        try:
+            if sub.vendor == "meetmatch":
+                await rt.meetmatch.unsubscribe_hook(sub.remote_id)
+            else:
+                await rt.meetergo.delete_webhook(sub.remote_id)
+        except RecordError as exc:
+            if exc.status != 404:  # already gone on the vendor's side is what we want
+                raise
+        await registry.remove(sub.vendor, sub.remote_id)
+        done.add((sub.vendor, sub.remote_id))
+        removed.append(sub)
+    return removed
+
+
 async def ensure_subscriptions(rt: Runtime) -> list[Subscription]:
     """Make sure every event meetbridge consumes has exactly one live subscription."""
     registry = Subscriptions(rt.store)
+    await _drop_stale(rt, registry, await registry.all())
     held = await registry.all()
     meetmatch_target, meetergo_target = targets(rt)
     have = {(s.vendor, s.event, s.target_url) for s in held}
@@ -65,19 +104,6 @@ async def ensure_subscriptions(rt: Runtime) -> list[Subscription]:
 async def remove_subscriptions(rt: Runtime) -> list[Subscription]:
     """Delete every subscription meetbridge made, on the vendors and in the registry."""
     registry = Subscriptions(rt.store)
-    removed = await registry.all()
-    done: set[tuple[str, str]] = set()
-    for sub in removed:
-        if (sub.vendor, sub.remote_id) in done:
-            continue
-        try:
-            if sub.vendor == "meetmatch":
-                await rt.meetmatch.unsubscribe_hook(sub.remote_id)
-            else:
-                await rt.meetergo.delete_webhook(sub.remote_id)
-        except RecordError as exc:
-            if exc.status != 404:  # already gone on the vendor's side is what we want
-                raise
-        await registry.remove(sub.vendor, sub.remote_id)
-        done.add((sub.vendor, sub.remote_id))
-    return removed
+    held = await registry.all()
+    await _unsubscribe(rt, registry, held)
+    return held

@@ -17,7 +17,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Jobs whose last success is exported from the start (as 0, "never"), so an alert on the age of a
 # success fires for a job that has not succeeded once, instead of finding no series at all.
-JOBS = ("poll_meetmatch", "poll_meetergo", "reconcile")
+JOBS = ("poll_meetmatch", "poll_meetergo", "reconcile", "dead_letters")
+
+
+def _slug(vendor: str) -> str:
+    """Label values are the vendors' slugs (`meetmatch`, `meetergo`), whoever names them."""
+    return vendor.lower()
 
 
 class Metrics:
@@ -73,6 +78,15 @@ class Metrics:
         )
         for job in JOBS:
             self.last_success.labels(job=job)
+        self.key_refused = Gauge(
+            "meetbridge_vendor_key_refused",
+            "1 while a vendor refuses the configured API key for reads or writes (401/403).",
+            ["vendor", "access"],
+            registry=self.registry,
+        )
+        for vendor in ("meetmatch", "meetergo"):
+            for access in ("read", "write"):
+                self.key_refused.labels(vendor=vendor, access=access)
 
     def observe_webhook(self, vendor: str, status: int, seconds: float) -> None:
         """Count one webhook answer and how long it took."""
@@ -81,10 +95,10 @@ class Metrics:
 
     def count_vendor_request(self, vendor: str, status: int | str) -> None:
         """Count one vendor API request; `status` is the HTTP status or a word like "timeout"."""
-        self.vendor_requests.labels(vendor=vendor, status=str(status)).inc()
+        self.vendor_requests.labels(vendor=_slug(vendor), status=str(status)).inc()
 
     def count_rate_limited(self, vendor: str) -> None:
-        self.rate_limited.labels(vendor=vendor).inc()
+        self.rate_limited.labels(vendor=_slug(vendor)).inc()
 
     def count_sync_action(self, side: str, action: str, n: int = 1) -> None:
         self.sync_actions.labels(side=side, action=action).inc(n)
@@ -94,6 +108,9 @@ class Metrics:
 
     def set_dead_letters(self, n: int) -> None:
         self.dead_letters.set(n)
+
+    def set_key_refused(self, vendor: str, access: str, refused: bool) -> None:
+        self.key_refused.labels(vendor=_slug(vendor), access=access).set(1 if refused else 0)
 
     def mark_success(self, job: str, at: float | None = None) -> None:
         """Record that `job` just succeeded (or did at Unix time `at`)."""

@@ -74,6 +74,11 @@ _EVENT_HEADER = "x-meetmatch-event"
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
 Json = dict[str, Any]
+
+# How deeply a delivery's JSON may nest (objects and arrays). Real deliveries nest a few levels;
+# the worker's handling of a record breaks at a few hundred (see `_unstorable`).
+MAX_JSON_DEPTH = 64
+
 Ready = Callable[[], Awaitable[str | None]]
 
 
@@ -104,6 +109,41 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unstorable(body: Any) -> str | None:
+    """Why parsed JSON must not be stored although it parsed, or None.
+
+    Both would be stored, fail on every try of the worker and never be applied (or, on
+    PostgreSQL, be refused by the database: 503, retried by the vendor forever):
+
+    - nesting deeper than MAX_JSON_DEPTH: the worker's copying, validation and serialization of
+      a record recurse, and a few hundred levels exhaust them;
+    - a lone surrogate escape (`"\\ud800"`): JSON syntax, but not Unicode text, so it cannot be
+      encoded as UTF-8 for the database or for a vendor request.
+
+    Walked with an explicit stack, so the check itself cannot exhaust the recursion limit.
+    """
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "lone surrogate in a string"
+            continue
+        if isinstance(value, dict):
+            children: list[Any] = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return "nested too deeply"
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
 def _parse_json_object(raw: bytes) -> Json:
     """The body as a JSON object; anything else (or no JSON at all) is a 400."""
     try:
@@ -111,6 +151,9 @@ def _parse_json_object(raw: bytes) -> Json:
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         reason = f"malformed JSON ({type(exc).__name__})"
         raise _Refused(400, "body is not valid JSON", reason) from None
+    problem = _unstorable(body)
+    if problem is not None:
+        raise _Refused(400, "body is not valid JSON", f"unusable JSON ({problem})")
     if not isinstance(body, dict):
         raise _Refused(400, "body must be a JSON object", "JSON body is not an object")
     return body
@@ -126,7 +169,9 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise _Refused(400, "malformed Content-Length", "malformed Content-Length header")
-        if int(declared) > limit:
+        # Compared by length first: int() refuses strings of more than 4300 digits (ValueError).
+        digits = declared.lstrip("0")
+        if len(digits) > len(str(limit)) or int(digits or "0") > limit:
             raise _Refused(413, "body too large", "declared body length over the limit")
     body = bytearray()
     try:
@@ -307,9 +352,11 @@ def receiver_app(
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
 
     async def metrics_endpoint(_request: Request) -> Response:
-        # On a database failure the gauge keeps its last value: /readyz is where that shows.
+        # Gauges read from the database at each scrape (a replica's own view would go stale);
+        # on a database failure they keep their last values: /readyz is where that shows.
         with suppress(StoreError):
             metrics.set_inbox_depth(await inbox.depth())
+            metrics.set_dead_letters(await inbox.store.count_open_dead_letters())
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return Starlette(

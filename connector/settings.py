@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -143,6 +144,40 @@ class StateSettings(_Section):
             raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
         return value
 
+    # `url` stays a plain str (every user of it wants the real URL); only its shown forms mask
+    # the password, so repr(settings), str(settings) and tracebacks never carry it.
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "url" and isinstance(value, str) else value
+
+
+# SQLAlchemy's own reading of a URL: the user has no ":" or "/", the password runs to the first
+# "@"; psycopg also takes a `password=` query parameter.
+_USER_INFO = re.compile(r"^(?P<head>[\w+]+://[^:/]*:)(?P<password>[^@]*)(?=@)")
+_QUERY_PASSWORD = re.compile(r"(?i)(?P<head>[?&]password=)(?P<password>[^&#]*)")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords a database URL carries, in every spelling a message may show them in (as
+    written and percent-decoded), longest first."""
+    matches = [m for m in (_USER_INFO.match(url), *_QUERY_PASSWORD.finditer(url)) if m]
+    raw = {m.group("password") for m in matches if m.group("password")}
+    return sorted(raw | {unquote(p) for p in raw}, key=len, reverse=True)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***` (user, host and database kept)."""
+    url = _USER_INFO.sub(r"\g<head>***", url)
+    return _QUERY_PASSWORD.sub(r"\g<head>***", url)
+
+
+def redact_secrets(text: str, secrets: list[str]) -> str:
+    """`text` with every given secret replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
 
 class ReceiverSettings(_Section):
     """The webhook receiver and status page that `run` serves."""
@@ -161,8 +196,10 @@ class ReceiverSettings(_Section):
     )
     status_page: Literal["auto", "on", "off"] = _f(
         "auto",
-        "The status page at /: auto = on when listening on loopback or when status_token or "
-        "status_password is set, off otherwise.",
+        "The status page at /: auto = on when status_token or status_password is set, or "
+        "without either only when both host and public_url are loopback (a proxy forwarding "
+        "a public name to 127.0.0.1 makes it public); on = always (a warning at start when "
+        "unauthenticated and public); off = never.",
     )
     status_token: SecretStr | None = _f(
         None, "Bearer token for the status page (Authorization: Bearer …)."
@@ -176,6 +213,8 @@ class ReceiverSettings(_Section):
         if not value:
             return value
         parts = urlsplit(value)
+        if not parts.hostname:
+            raise ValueError("must be an absolute URL with a host, e.g. https://sync.example.com")
         if parts.scheme == "https":
             return value.rstrip("/")
         if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
@@ -274,6 +313,10 @@ def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) ->
             raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
+    # Sections without a default (no file, or a file without them): present but empty, so a
+    # missing key is reported by its own name and variable, not as a missing section.
+    for section in ("meetmatch", "meetergo"):
+        data.setdefault(section, {})
     try:
         return Settings(**data)
     except SettingsError as exc:

@@ -10,13 +10,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 JsonObject = dict[str, Any]
 
 
+def real_unicode(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings, keys and nested values replaced by U+FFFD.
+
+    Vendor JSON can carry `"\\ud800"`, which decodes to a lone surrogate: not Unicode text, so
+    it cannot be encoded as UTF-8, and pydantic's JSON dump, the database and every request that
+    would carry it fail with UnicodeEncodeError. A surrogate pair split over two code points is
+    joined into its one character.
+    """
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return value
+    if isinstance(value, dict):
+        return {real_unicode(key): real_unicode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [real_unicode(item) for item in value]
+    return value
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _real_unicode(cls, data: Any) -> Any:
+        """Records hold Unicode text only (see `real_unicode`), whichever vendor sent them."""
+        return real_unicode(data)
 
     @field_validator(
         "custom_fields",

@@ -85,6 +85,10 @@ class RateBudget:
             if not background:
                 self._live_waiting -= 1
 
+    def refill_seconds(self) -> float:
+        """Seconds an empty budget takes to fill its whole burst again."""
+        return self.capacity / self.rate
+
     def pause(self, seconds: float) -> None:
         """Hold every request for `seconds` (the vendor said 429 with Retry-After)."""
         now = self._clock()

@@ -1,7 +1,8 @@
 """The one retry policy: which errors are retried, how often, how long to wait.
 
-Only `RetryableError` is retried (never bare `Exception`); attempts and total time are bounded;
-waits grow exponentially with jitter; a 429's `Retry-After` is honoured as the wait. Tests build a
+Only `RetryableError` is retried (never bare `Exception`); attempts and total time are bounded
+(429s count against the total time only); waits grow exponentially with jitter; a 429's
+`Retry-After` is honoured as the wait. Tests build a
 policy with zero waits. `UncertainWriteError` is retried only for idempotent requests: repeating a
 non-idempotent create whose answer was lost could create the record twice.
 """
@@ -16,7 +17,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
 )
@@ -39,10 +39,23 @@ class RetryPolicy:
         return cls(attempts=attempts, max_seconds=60.0, initial_wait=0.0, max_wait=0.0)
 
     async def run(self, call: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+        # Attempts that failed for a reason other than being throttled. A 429 is the vendor
+        # saying "later", not "broken": a burst of them must not use up the attempts meant
+        # for real failures, so they are bounded by the total time alone.
+        failures = 0
+
         def should_retry(exc: BaseException) -> bool:
+            nonlocal failures
             if isinstance(exc, UncertainWriteError):
-                return idempotent
-            return isinstance(exc, RetryableError)
+                retry = idempotent
+            else:
+                retry = isinstance(exc, RetryableError)
+            if retry and not isinstance(exc, RateLimitedError):
+                failures += 1
+            return retry
+
+        def stop(state: RetryCallState) -> bool:
+            return failures >= self.attempts or stop_after_delay(self.max_seconds)(state)
 
         jitter = wait_random_exponential(multiplier=self.initial_wait, max=self.max_wait)
 
@@ -57,7 +70,7 @@ class RetryPolicy:
 
         retrying = AsyncRetrying(
             retry=retry_if_exception(should_retry),
-            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_seconds),
+            stop=stop,
             wait=wait,
             reraise=True,
         )

@@ -19,6 +19,7 @@ from connector.clients.retry import RetryPolicy
 from connector.errors import (
     MeetbridgeError,
     RateLimitedError,
+    RecordError,
     RetryableError,
     UncertainWriteError,
     error_for_status,
@@ -39,12 +40,43 @@ class RequestCounter:
         # Called with (vendor, status) for every answer (status 0: none arrived); the daemon
         # feeds its Prometheus metrics from here.
         self.listeners: list[Callable[[str, int], None]] = []
+        # Keys a vendor refuses right now, by (vendor, "read" | "write"): the reason.
+        self.refused: dict[tuple[str, str], str] = {}
+        # Called with (vendor, access, accepted) when a key starts or stops being refused.
+        self.key_listeners: list[Callable[[str, str, bool], None]] = []
 
     def record(self, vendor: str, status: int) -> None:
         key = (vendor, status)
         self.by_status[key] = self.by_status.get(key, 0) + 1
         for listener in self.listeners:
             listener(vendor, status)
+
+    def key_answer(self, vendor: str, access: str, refusal: str | None) -> None:
+        """What the vendor made of the key for reads or writes: None accepted, or why not.
+
+        Only changes are acted on: one loud line when a key starts being refused (revoked,
+        expired, a scope taken away) and one when it works again, not one per request.
+        """
+        key = (vendor, access)
+        before = self.refused.get(key)
+        if refusal is None:
+            if before is None:
+                return
+            del self.refused[key]
+            log.warning("%s accepts the API key for %s again; syncing resumes", vendor, access)
+        else:
+            if before is not None:
+                return
+            self.refused[key] = refusal
+            log.error(
+                "%s refuses the API key for %s: %s; meetbridge keeps the work (inbox, dead "
+                "letters) and resumes once the key works",
+                vendor,
+                access,
+                refusal,
+            )
+        for listener in self.key_listeners:
+            listener(vendor, access, key not in self.refused)
 
     def total(self, vendor: str) -> int:
         return sum(n for (v, _), n in self.by_status.items() if v == vendor)
@@ -156,6 +188,10 @@ class VendorHttp:
                 headers=self._headers,
                 timeout=self._timeout,
             )
+        except (httpx.InvalidURL, UnicodeEncodeError) as exc:
+            # Nothing was sent: this record's values cannot make a request at all (an id of
+            # 70,000 characters from a delivery, say). The record is refused, not the vendor.
+            raise RecordError(self.vendor, f"{method} {path[:80]}: cannot be sent: {exc}") from exc
         except httpx.ConnectError as exc:
             # Nothing reached the server: safe to send again, even a create.
             self.counter.record(self.vendor, 0)
@@ -167,24 +203,31 @@ class VendorHttp:
                 raise RetryableError(self.vendor, message) from exc
             raise UncertainWriteError(self.vendor, message) from exc
         self.counter.record(self.vendor, response.status_code)
+        access = "read" if method == "GET" else "write"
         if response.status_code < 400:
+            self.counter.key_answer(self.vendor, access, None)
             if not response.content:
                 return response.status_code, None
             try:
                 return response.status_code, response.json()
-            except json.JSONDecodeError as exc:
-                raise RetryableError(
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                # A garbled success (a proxy's page, a cut-off body): the write may have
+                # happened, so a create is looked for before it is sent again.
+                kind = RetryableError if idempotent else UncertainWriteError
+                raise kind(
                     self.vendor, f"{method} {path}: answer is not JSON", response.status_code
                 ) from exc
         message = _error_message(response)
         status = response.status_code
         auth_error = self._auth_check(status, message)
         if auth_error is not None:
+            self.counter.key_answer(self.vendor, access, str(auth_error))
             raise auth_error
         if status == 429:
             retry_after = _retry_after(response)
-            if retry_after:
-                self.budget.pause(retry_after)
+            # Every request with this key would be refused alike: the whole budget waits, for
+            # Retry-After, or (the vendor did not say) for as long as its burst takes to refill.
+            self.budget.pause(retry_after or self.budget.refill_seconds())
             log.warning("%s rate limited us on %s %s", self.vendor, method, path)
             raise RateLimitedError(self.vendor, f"{method} {path}: too many requests", retry_after)
         error = error_for_status(self.vendor, status, f"{method} {path}: {message}")

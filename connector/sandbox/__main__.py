@@ -13,6 +13,9 @@ import socket
 import sys
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connector.listen import tcp_listener
 
 from .app import Sandbox
 from .meetergo import MeetergoState
@@ -34,14 +37,24 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--meetergo-burst", type=float, default=100)
     parser.add_argument("--bulk-per-minute", type=float, default=3)
     parser.add_argument("--meetmatch-rpm", type=float, default=None, help="default: unlimited")
+    parser.add_argument("--meetmatch-key", default="mm_live_sandbox", help="MeetMatch API key")
+    parser.add_argument("--meetergo-key", default="mg_sandbox", help="meetergo API key")
+    parser.add_argument(
+        "--webhook-secret", default="whsec_sandbox", help="key of MeetMatch's delivery HMAC"
+    )
     return parser.parse_args(argv)
 
 
 def build(args: argparse.Namespace) -> Sandbox:
     """The sandbox the command line describes, seeded."""
     sandbox = Sandbox(
-        meetmatch=MeetMatchState(requests_per_minute=args.meetmatch_rpm),
+        meetmatch=MeetMatchState(
+            {args.meetmatch_key: {"read", "write"}},
+            webhook_secret=args.webhook_secret,
+            requests_per_minute=args.meetmatch_rpm,
+        ),
         meetergo=MeetergoState(
+            [args.meetergo_key],
             requests_per_minute=args.meetergo_rpm,
             burst=args.meetergo_burst,
             bulk_per_minute=args.bulk_per_minute,
@@ -53,16 +66,6 @@ def build(args: argparse.Namespace) -> Sandbox:
     elif args.seed == "bulk":
         seed_bulk(sandbox, **sizes)
     return sandbox
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -78,9 +81,47 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"SANDBOX_URL={self.url}", flush=True)
 
 
+def dropping_connections(app: ASGIApp) -> ASGIApp:
+    """Turn the app's ConnectionResetError (a fault: "the connection dropped") into a real one.
+
+    In-process, httpx's ASGI transport hands the exception to the client. Over a socket the
+    app's error middleware would answer 500 instead; so answers are held back until the app
+    returns, and on a drop the 500 is discarded and an answer is started and abandoned, which makes
+    uvicorn close the connection mid-answer: the client sees it break, as on a real network.
+    """
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def holding(message: Message) -> None:
+            held.append(message)
+
+        try:
+            await app(scope, receive, holding)
+        except ConnectionResetError:
+            headers = [(b"content-length", b"64"), (b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"{", "more_body": True})
+            raise
+        for message in held:  # the sandbox answers small JSON bodies: holding them is cheap
+            await send(message)
+
+    return wrapped
+
+
 async def serve(sandbox: Sandbox, sock: socket.socket, host: str) -> None:
     """Run uvicorn on the bound socket until SIGTERM/SIGINT."""
-    config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        dropping_connections(sandbox.app),
+        log_level="critical",
+        lifespan="off",
+        access_log=False,
+        # A stalled answer (the stall_after_write fault) must not hold up a stop for long.
+        timeout_graceful_shutdown=1,
+    )
     shown = f"[{host}]" if ":" in host else host
     server = _AnnouncingServer(config, f"http://{shown}:{sock.getsockname()[1]}")
     await server.serve(sockets=[sock])
@@ -91,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     sandbox = build(args)
     try:
-        sock = _bind(args.host, args.port)
+        sock = tcp_listener(args.host, args.port)
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .deliveries import Deliverer, DeliveryAttempt
-from .faults import DROP_MESSAGE, WRITE_METHODS, Counters, Faults
+from .faults import DROP_BEFORE_MESSAGE, DROP_MESSAGE, WRITE_METHODS, Counters, Faults
 
 Handler = Callable[[Request], Awaitable[Response]]
 Json = dict[str, Any]
@@ -179,7 +179,10 @@ class VendorState:
     def fault_response(self, status: int) -> Response:
         """The answer for an injected failure: the vendor's own shape for that status."""
         if status == 429:
-            return self.throttled(1.0)
+            response = self.throttled(1.0)
+            if not self.faults.retry_after:
+                del response.headers["retry-after"]
+            return response
         return self.error(status, "injected failure")
 
     # Shared conveniences.
@@ -224,8 +227,12 @@ def guarded_route(
         throttled = state.admit(key, bulk=bulk)
         if throttled is not None:
             return answer(throttled)
-        if state.faults.latency > 0:
-            await asyncio.sleep(state.faults.latency)
+        delay = state.faults.extra_latency()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if state.faults.should_drop_before():
+            state.counters.record(method, path, 0)
+            raise ConnectionResetError(DROP_BEFORE_MESSAGE)
         is_write = method in WRITE_METHODS
         failure = state.faults.next_failure(write=is_write)
         if failure is not None:
@@ -236,10 +243,14 @@ def guarded_route(
             response = await handler(request)
         except ApiError as exc:
             response = state.error(exc.status, exc.message, exc.field)
-        if is_write and 200 <= response.status_code < 300 and state.faults.should_drop():
-            answer(response)
-            state.counters.dropped += 1
-            raise ConnectionResetError(DROP_MESSAGE)
+        if is_write and 200 <= response.status_code < 300:
+            if state.faults.stall_after_write > 0:
+                state.counters.stalled += 1
+                await asyncio.sleep(state.faults.stall_after_write)
+            if state.faults.should_drop():
+                answer(response)
+                state.counters.dropped += 1
+                raise ConnectionResetError(DROP_MESSAGE)
         return answer(response)
 
     return Route(path, endpoint, methods=[method])

@@ -100,6 +100,32 @@ def control_app(sandbox: Sandbox) -> Starlette:
         mg.set_limits(**body)
         return json_response({name: getattr(mg, name) for name in _LIMIT_FIELDS})
 
+    async def keys(request: Request) -> Response:
+        """Revoke a key (`scopes` null) or grant it scopes: how an admin breaks or fixes a key.
+
+        meetergo keys have no scopes: any list makes the key valid again.
+        """
+        body = await read_json_object(request)
+        state = vendor_of(body)
+        key, scopes = body.get("key"), body.get("scopes")
+        if not isinstance(key, str) or not key:
+            raise ValueError("key must be a non-empty string")
+        if scopes is not None and (
+            not isinstance(scopes, list) or not set(scopes) <= {"read", "write"}
+        ):
+            raise ValueError('scopes must be null or a list of "read" and "write"')
+        if state is mm:
+            if scopes is None:
+                mm.api_keys.pop(key, None)
+            else:
+                mm.api_keys[key] = set(scopes)
+            return json_response({k: sorted(v) for k, v in mm.api_keys.items()})
+        if scopes is None:
+            mg.api_keys.discard(key)
+        else:
+            mg.api_keys.add(key)
+        return json_response(sorted(mg.api_keys))
+
     async def options(request: Request) -> Response:
         body = await read_json_object(request)
         state = vendor_of(body)
@@ -189,6 +215,7 @@ def control_app(sandbox: Sandbox) -> Starlette:
         ("POST", "/faults", faults),
         ("POST", "/limits", limits),
         ("POST", "/options", options),
+        ("POST", "/keys", keys),
         ("GET", "/deliveries", deliveries),
         ("POST", "/drain", drain),
         ("GET", "/meetmatch/hooks", mm_hooks),

@@ -16,6 +16,7 @@ from typing import Any
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 DROP_MESSAGE = "sandbox dropped the connection after applying the write"
+DROP_BEFORE_MESSAGE = "sandbox dropped the connection before handling the request"
 
 
 @dataclass
@@ -27,8 +28,13 @@ class Faults:
         while writes fail: how a vendor looks when its write path is down.
     fail_next: statuses to answer for the next requests, one each, in order (e.g. [500, 429]).
     latency: seconds to sleep before handling each request.
+    slow_rate: fraction of requests that take `slow_seconds` longer (a slow backend now and then).
+    drop_rate: fraction of requests whose connection drops before anything is done.
     drop_after_write_rate: fraction of successful writes that are applied and whose answer is
         then lost (the app raises ConnectionResetError instead of answering).
+    stall_after_write: seconds a successful write's answer is held back after the write was
+        applied: the window in which a client can die having written but not heard back.
+    retry_after: whether injected 429s (`fail_next`) carry a Retry-After header.
     seed: seeds the random source, so a faulty run can be repeated exactly.
     """
 
@@ -36,7 +42,12 @@ class Faults:
     write_error_rate: float = 0.0
     fail_next: list[int] = field(default_factory=list)
     latency: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 2.0
+    drop_rate: float = 0.0
     drop_after_write_rate: float = 0.0
+    stall_after_write: float = 0.0
+    retry_after: bool = True
     seed: int = 0
     rng: random.Random = field(init=False, repr=False, compare=False)
 
@@ -62,19 +73,32 @@ class Faults:
         """Whether the answer to this successful write is to be lost on the way back."""
         return self.drop_after_write_rate > 0 and self.rng.random() < self.drop_after_write_rate
 
+    def extra_latency(self) -> float:
+        """Seconds to wait before handling this request (fixed latency plus the odd slow one)."""
+        slow = self.slow_rate > 0 and self.rng.random() < self.slow_rate
+        return self.latency + (self.slow_seconds if slow else 0.0)
+
+    def should_drop_before(self) -> bool:
+        """Whether this request's connection drops before the vendor does anything."""
+        return self.drop_rate > 0 and self.rng.random() < self.drop_rate
+
     def update(self, settings: dict[str, Any]) -> None:
         """Apply switches from the control API; raises ValueError naming a bad field."""
         for name, value in settings.items():
-            if name in ("error_rate", "write_error_rate", "drop_after_write_rate"):
+            if name in _RATES:
                 rate = _number(name, value)
                 if not 0.0 <= rate <= 1.0:
                     raise ValueError(f"{name} must be between 0 and 1")
                 setattr(self, name, rate)
-            elif name == "latency":
-                latency = _number(name, value)
-                if latency < 0:
-                    raise ValueError("latency must not be negative")
-                self.latency = latency
+            elif name in _SECONDS:
+                seconds = _number(name, value)
+                if seconds < 0:
+                    raise ValueError(f"{name} must not be negative")
+                setattr(self, name, seconds)
+            elif name == "retry_after":
+                if not isinstance(value, bool):
+                    raise ValueError("retry_after must be true or false")
+                self.retry_after = value
             elif name == "fail_next":
                 if not isinstance(value, list) or not all(_is_status(v) for v in value):
                     raise ValueError("fail_next must be a list of HTTP status codes")
@@ -89,13 +113,15 @@ class Faults:
     def as_dict(self) -> dict[str, Any]:
         """The switches as JSON, for the control API."""
         return {
-            "error_rate": self.error_rate,
-            "write_error_rate": self.write_error_rate,
+            **{name: getattr(self, name) for name in (*_RATES, *_SECONDS)},
             "fail_next": list(self.fail_next),
-            "latency": self.latency,
-            "drop_after_write_rate": self.drop_after_write_rate,
+            "retry_after": self.retry_after,
             "seed": self.seed,
         }
+
+
+_RATES = ("error_rate", "write_error_rate", "slow_rate", "drop_rate", "drop_after_write_rate")
+_SECONDS = ("latency", "slow_seconds", "stall_after_write")
 
 
 def _number(name: str, value: Any) -> float:
@@ -116,13 +142,16 @@ class Counters:
     writes: POST/PUT/PATCH/DELETE requests that reached their handler, whatever the outcome.
     rate_limited: 429 answers sent (by the limiter or by `fail_next`).
     dropped: writes applied whose answer was then lost (`drop_after_write_rate`); they are also
-        counted under the status the handler produced, because the write did happen.
+        counted under the status the handler produced, because the write did happen. A request
+        dropped before handling (`drop_rate`) is counted under status 0.
+    stalled: writes applied whose answer was held back (`stall_after_write`).
     """
 
     requests: int = 0
     writes: int = 0
     rate_limited: int = 0
     dropped: int = 0
+    stalled: int = 0
     by_route: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
     def record(self, method: str, path: str, status: int) -> None:
@@ -146,7 +175,7 @@ class Counters:
 
     def reset(self) -> None:
         """Start counting from zero (e.g. after seeding or between test phases)."""
-        self.requests = self.writes = self.rate_limited = self.dropped = 0
+        self.requests = self.writes = self.rate_limited = self.dropped = self.stalled = 0
         self.by_route.clear()
 
     def as_dict(self) -> dict[str, Any]:
@@ -156,6 +185,7 @@ class Counters:
             "writes": self.writes,
             "rate_limited": self.rate_limited,
             "dropped": self.dropped,
+            "stalled": self.stalled,
             "by_route": [
                 {"method": m, "path": p, "status": s, "count": n}
                 for (m, p, s), n in sorted(self.by_route.items())

@@ -171,10 +171,24 @@ class MeetergoState(VendorState):
         if not self.delete_contact(contact_id):
             raise KeyError(contact_id)
 
+    def corrupt_contact(self, contact_id: str, **raw: Any) -> None:
+        """Overwrite fields with values no API call could store (e.g. `tags="VIP"`): a row an
+        old import or integration left behind, which GET /crm still lists and counts in
+        `total`, and which a strict client cannot parse. KeyError when there is no contact."""
+        self._contacts[contact_id].update(copy.deepcopy(raw))
+
     def get_contact(self, contact_id: str) -> Json | None:
         """One contact by id, or None."""
         found = self._contacts.get(contact_id)
         return copy.deepcopy(found) if found is not None else None
+
+    def contacts_with_email(self, email: str) -> list[Json]:
+        """Every contact whose email matches (trimmed, case-insensitive): the truth behind the
+        API, for tests and the demo (the API's own search is `search`)."""
+        key = normalize_email(email)
+        return [
+            copy.deepcopy(c) for c in self._contacts.values() if normalize_email(c["email"]) == key
+        ]
 
     def all_contacts(self) -> list[Json]:
         """Every contact in insertion order (oldest first)."""

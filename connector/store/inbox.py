@@ -85,16 +85,26 @@ class Inbox:
             )
 
     async def retry_later(
-        self, delivery: Delivery, error: str, delay: timedelta, *, give_up: bool = False
+        self,
+        delivery: Delivery,
+        error: str,
+        delay: timedelta,
+        *,
+        give_up: bool = False,
+        count: bool = True,
     ) -> None:
-        """Push a delivery back (or park it as failed once it has been tried enough)."""
+        """Push a delivery back (or park it as failed once it has been tried enough).
+
+        `count=False`: the try was not the delivery's fault (a refused key) and does not bring
+        it closer to being given up.
+        """
         async with self.store.tx() as conn:
             await conn.execute(
                 update(t.inbox)
                 .where(t.inbox.c.id == delivery.id)
                 .values(
                     state="failed" if give_up else "pending",
-                    attempts=delivery.attempts + 1,
+                    attempts=delivery.attempts + (1 if count else 0),
                     error=error,
                     available_at=utcnow() + delay,
                 )

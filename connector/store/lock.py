@@ -4,17 +4,21 @@ Two backfills (or a backfill beside the daemon) working from the same state woul
 creates for the same new people and make them twice. The lock is tied to something the OS or
 the database frees when the holder dies, so a kill -9 never leaves a stale lock behind:
 - SQLite: an exclusive `flock` on a file beside the database.
-- PostgreSQL: a session advisory lock on a connection held for as long as the lock.
+- PostgreSQL: a session advisory lock on a connection held for as long as the lock. The holder
+  checks the session every few seconds: if it died (and the lock with it), `LockHold.lost` is
+  set, so the holder stops writing before a standby can have taken over for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -34,14 +38,42 @@ def _busy(holder: str) -> AlreadyRunningError:
     )
 
 
+# How often the holder of a PostgreSQL lock checks that its session (and so the lock) lives.
+WATCH_SECONDS = 2.0
+
+
+class LockHold:
+    """A held writer lock. `lost` is set if the lock went away while held: the database
+    session holding it died (server restart, a cut connection, an administrator's kill), so
+    another process may hold it now and this one must stop writing at once."""
+
+    def __init__(self) -> None:
+        self.lost = asyncio.Event()
+        self.reason = ""
+
+
+async def _watch(conn: psycopg.AsyncConnection[Any], hold: LockHold, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.wait_for(conn.execute("SELECT 1"), timeout=seconds)
+        except (psycopg.Error, TimeoutError, OSError) as exc:
+            hold.reason = f"the database session holding the writer lock failed: {exc}"
+            hold.lost.set()
+            return
+
+
 @contextlib.asynccontextmanager
-async def writer_lock(url: str, name: str = "writer") -> AsyncIterator[None]:
+async def writer_lock(
+    url: str, name: str = "writer", *, watch_seconds: float = WATCH_SECONDS
+) -> AsyncIterator[LockHold]:
     """Hold the state database's writer lock, or raise AlreadyRunningError at once."""
+    hold = LockHold()
     target = sync_url(url)
     if target.get_backend_name() == "sqlite":
         database = target.database or ""
         if database in ("", ":memory:"):
-            yield  # a private in-memory database has no other writer
+            yield hold  # a private in-memory database has no other writer
             return
         path = Path(f"{database}.{name}.lock")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +89,7 @@ async def writer_lock(url: str, name: str = "writer") -> AsyncIterator[None]:
             handle.write(f"pid {os.getpid()}")
             handle.flush()
             try:
-                yield
+                yield hold  # a flock lives as long as this process: it cannot be lost
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         return
@@ -67,10 +99,17 @@ async def writer_lock(url: str, name: str = "writer") -> AsyncIterator[None]:
         conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
     except psycopg.Error as exc:
         raise StoreError(f"cannot reach the state database for its writer lock: {exc}") from exc
+    watcher: asyncio.Task[None] | None = None
     try:
         row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
         if not row or not row[0]:
             raise _busy("see pg_locks")
-        yield
+        watcher = asyncio.create_task(_watch(conn, hold, watch_seconds))
+        yield hold
     finally:
-        await conn.close()  # closing the session releases the advisory lock
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        with contextlib.suppress(psycopg.Error, OSError):
+            await conn.close()  # closing the session releases the advisory lock

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connector.errors import StoreConflictError, StoreError
 from connector.store import tables as t
-from connector.store.database import migrate, open_engine
+from connector.store.database import migrate, open_engine, redact
 
 
 def utcnow() -> datetime:
@@ -89,6 +89,8 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Errors quote what the driver says, which may include the URL: never its password.
+        self._url = engine.url.render_as_string(hide_password=False)
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -98,7 +100,7 @@ class Store:
             # Alembic is synchronous; keep the event loop free while it runs.
             await asyncio.to_thread(migrate, url)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot migrate the state database: {exc}") from exc
+            raise StoreError(redact(f"cannot migrate the state database: {exc}", url)) from None
         return cls(open_engine(url))
 
     async def close(self) -> None:
@@ -111,9 +113,11 @@ class Store:
             async with self.engine.begin() as conn:
                 yield conn
         except IntegrityError as exc:
-            raise StoreConflictError(f"state database refused a duplicate: {exc.orig}") from exc
+            message = redact(f"state database refused a duplicate: {exc.orig}", self._url)
+            raise StoreConflictError(message) from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"state database: {exc.__class__.__name__}: {exc}") from exc
+            message = redact(f"state database: {exc.__class__.__name__}: {exc}", self._url)
+            raise StoreError(message) from exc
 
     async def ping(self) -> None:
         async with self.tx() as conn:
@@ -179,6 +183,14 @@ class Store:
                     .where(t.links.c.meetmatch_id.is_not(None), t.links.c.meetergo_id.is_not(None))
                 )
             ).scalar_one()
+            only: dict[str, int] = {}
+            for side, held, missing in (
+                ("meetmatch_only", t.links.c.meetmatch_id, t.links.c.meetergo_id),
+                ("meetergo_only", t.links.c.meetergo_id, t.links.c.meetmatch_id),
+            ):
+                query = select(func.count()).select_from(t.links)
+                query = query.where(held.is_not(None), missing.is_(None))
+                only[side] = int((await conn.execute(query)).scalar_one())
             rows = await conn.execute(
                 select(t.links.c.state, func.count()).group_by(t.links.c.state)
             )
@@ -186,6 +198,7 @@ class Store:
         return {
             "total": int(total),
             "both_sides": int(both),
+            **only,
             **{k: int(v) for k, v in by_state.items()},
         }
 
@@ -216,17 +229,29 @@ class Store:
 
     async def record_sightings(
         self, seen: Iterable[tuple[str, str | None, dict[str, Any]]]
-    ) -> None:
-        """Remember each (meetmatch id, email, payload); a person seen once is never forgotten."""
+    ) -> set[str]:
+        """Remember each (meetmatch id, email, payload); a person seen once is never forgotten.
+
+        Returns the ids worth syncing: new, changed since last seen, or not settled yet. A poll
+        sees the same newest records over and over; for the rest it need do nothing at all.
+        """
         now = utcnow()
+        fresh = {meetmatch_id: (email, payload) for meetmatch_id, email, payload in seen}
+        if not fresh:
+            return set()
+        wanted: set[str] = set()
         async with self.tx() as conn:
-            for meetmatch_id, email, payload in seen:
-                done = await conn.execute(
-                    update(t.sightings)
-                    .where(t.sightings.c.meetmatch_id == meetmatch_id)
-                    .values(email=email, payload=payload, last_seen=now)
+            known = {
+                row.meetmatch_id: row
+                for row in await conn.execute(
+                    select(
+                        t.sightings.c.meetmatch_id, t.sightings.c.payload, t.sightings.c.settled
+                    ).where(t.sightings.c.meetmatch_id.in_(list(fresh)))
                 )
-                if done.rowcount == 0:
+            }
+            for meetmatch_id, (email, payload) in fresh.items():
+                row = known.get(meetmatch_id)
+                if row is None:
                     await conn.execute(
                         insert(t.sightings).values(
                             meetmatch_id=meetmatch_id,
@@ -237,6 +262,18 @@ class Store:
                             last_seen=now,
                         )
                     )
+                    wanted.add(meetmatch_id)
+                    continue
+                if dict(row.payload) != payload:
+                    await conn.execute(
+                        update(t.sightings)
+                        .where(t.sightings.c.meetmatch_id == meetmatch_id)
+                        .values(email=email, payload=payload, last_seen=now)
+                    )
+                    wanted.add(meetmatch_id)
+                elif not row.settled:
+                    wanted.add(meetmatch_id)
+        return wanted
 
     async def unsettled_sightings(self) -> list[dict[str, Any]]:
         async with self.tx() as conn:
@@ -287,13 +324,39 @@ class Store:
                     )
                 )
 
-    async def clear_skip(self, side: str, record_id: str) -> None:
+    async def record_synced(
+        self,
+        *,
+        skip: tuple[str, str] | None,
+        records: Sequence[tuple[str, str]],
+        settle: str | None = None,
+    ) -> None:
+        """A record is in sync now: drop its skip, settle the dead letters of the pair's records
+        and (`settle`) the MeetMatch sighting, in one transaction (this runs after every write)."""
         async with self.tx() as conn:
-            await conn.execute(
-                delete(t.skipped).where(
-                    t.skipped.c.side == side, t.skipped.c.record_id == record_id
+            if settle is not None:
+                await conn.execute(
+                    update(t.sightings)
+                    .where(t.sightings.c.meetmatch_id == settle)
+                    .values(settled=True)
                 )
-            )
+            if skip is not None:
+                await conn.execute(
+                    delete(t.skipped).where(
+                        t.skipped.c.side == skip[0], t.skipped.c.record_id == skip[1]
+                    )
+                )
+            now = utcnow()
+            for side, record_id in records:
+                await conn.execute(
+                    update(t.dead_letters)
+                    .where(
+                        t.dead_letters.c.source_side == side,
+                        t.dead_letters.c.source_id == record_id,
+                        t.dead_letters.c.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=now)
+                )
 
     async def skipped(self) -> list[Skip]:
         async with self.tx() as conn:
@@ -378,6 +441,15 @@ class Store:
                 for r in rows
             ]
 
+    async def count_open_dead_letters(self) -> int:
+        async with self.tx() as conn:
+            count = await conn.execute(
+                select(func.count())
+                .select_from(t.dead_letters)
+                .where(t.dead_letters.c.resolved_at.is_(None))
+            )
+            return int(count.scalar_one())
+
     async def resolve_dead_letter(self, letter_id: int) -> None:
         async with self.tx() as conn:
             await conn.execute(
@@ -386,25 +458,31 @@ class Store:
                 .values(resolved_at=utcnow())
             )
 
-    async def resolve_dead_letters(self, source_side: str, source_id: str) -> None:
-        """A record that has now synced closes its open dead letters."""
+    async def dead_letter_failed_again(self, letter_id: int, error: str) -> None:
+        """A replay failed before it could write: count the try (it sets the next backoff)."""
         async with self.tx() as conn:
             await conn.execute(
                 update(t.dead_letters)
-                .where(
-                    t.dead_letters.c.source_side == source_side,
-                    t.dead_letters.c.source_id == source_id,
-                    t.dead_letters.c.resolved_at.is_(None),
-                )
-                .values(resolved_at=utcnow())
+                .where(t.dead_letters.c.id == letter_id)
+                .values(attempts=t.dead_letters.c.attempts + 1, error=error, updated_at=utcnow())
             )
 
-    # --- runs and cursors ------------------------------------------------------------------
-
     async def start_run(self, kind: str) -> int:
+        """Record a new run; runs still "running" from before are marked "interrupted".
+
+        Only the holder of the writer lock starts runs, and it runs one at a time, so a run
+        still open when the next one starts belongs to a process that died (a kill -9, a lost
+        container): it never finishes, and `status` should say so rather than "running".
+        """
+        now = utcnow()
         async with self.tx() as conn:
+            await conn.execute(
+                update(t.sync_runs)
+                .where(t.sync_runs.c.status == "running")
+                .values(status="interrupted", finished_at=now)
+            )
             result = await conn.execute(
-                insert(t.sync_runs).values(kind=kind, started_at=utcnow(), status="running")
+                insert(t.sync_runs).values(kind=kind, started_at=now, status="running")
             )
             return _new_id(result)
 

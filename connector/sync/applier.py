@@ -28,6 +28,7 @@ from connector.errors import (
     VendorError,
 )
 from connector.store.state import Skip, Store
+from connector.sync.gate import PersonGate
 from connector.sync.links import LinkIndex
 from connector.sync.planner import meetergo_hash
 from connector.sync.plans import Action, Plan, Side, Summary
@@ -55,7 +56,7 @@ class Applier:
         concurrency: int = 8,
         bulk_threshold: int = 3,
         dry_run: bool = False,
-        gate: asyncio.Lock | None = None,
+        gate: PersonGate | None = None,
     ) -> None:
         self.store = store
         self.links = links
@@ -66,8 +67,8 @@ class Applier:
         self.concurrency = concurrency
         self.bulk_threshold = bulk_threshold
         self.dry_run = dry_run
-        # Shared with live sync while a reconcile runs beside it: each plan is applied holding
-        # it, after checking the plan still stands (live sync may have done the work meanwhile).
+        # Shared by live sync and the reconcile scan: each plan is applied holding its person's
+        # gate, after checking the plan still stands (the other writer may have done it since).
         self.gate = gate
         # Emails to search meetergo for before creating them there: the bulk re-read missed
         # them, or the scan could not vouch that meetergo holds nobody with that email.
@@ -80,11 +81,17 @@ class Applier:
     # --- entry points ----------------------------------------------------------------------
 
     async def apply_all(self, plans: Sequence[Plan], progress: Progress | None = None) -> None:
-        """Apply plans; meetergo creates go in bulk when there are enough of them."""
+        """Apply plans; meetergo creates go in bulk when there are enough of them.
+
+        Not when the scan could not vouch for meetergo (`look_first_all`): a bulk call cannot
+        look before it leaps, and would duplicate whoever the walk missed. Each create then
+        goes singly, after searching for its email (two requests each instead of a share of
+        one bulk call: slower, never doubled).
+        """
         creates = [p for p in plans if p.action is Action.CREATE and p.side is Side.MEETERGO]
         others = [p for p in plans if not (p.action is Action.CREATE and p.side is Side.MEETERGO)]
         await self._gather([self._guarded(p, progress) for p in others])
-        if self.dry_run or len(creates) < self.bulk_threshold:
+        if self.dry_run or self.look_first_all or len(creates) < self.bulk_threshold:
             await self._gather([self._guarded(p, progress) for p in creates])
         else:
             for start in range(0, len(creates), BULK_LIMIT):
@@ -119,8 +126,12 @@ class Applier:
                 self._count(plan, created=True)
             elif self.gate is None:
                 await self._apply_one(plan)
+            elif self.gate.held_here(plan.email):
+                # Planned holding the person's gate (a live resync): nobody else can have
+                # acted on the person since, there is nothing to check again.
+                await self._apply_one(plan)
             else:
-                async with self.gate:
+                async with self.gate.hold(plan.email):
                     if await self._still_needed(plan):
                         await self._apply_one(plan)
         except AuthError:
@@ -139,6 +150,10 @@ class Applier:
                 await self.links.save(plan.link)
             self._count(plan)
             await self._linked(plan)
+            if plan.action is Action.LINK:
+                # Two existing records paired: a sync action like any write, logged as one.
+                target = plan.link.meetergo_id if plan.link else plan.meetergo_id
+                self._act("link", plan.side, plan, target)
         elif plan.action is Action.UPDATE:
             assert plan.meetergo_id and plan.meetergo_draft and plan.link
             contact = await self.meetergo.update(plan.meetergo_id, plan.meetergo_draft)
@@ -167,6 +182,8 @@ class Applier:
         done = fresh.meetergo_id if plan.side is Side.MEETERGO else fresh.meetmatch_id
         if done is None:
             return True
+        if plan.side is Side.MEETERGO and fresh.state == "meetergo_deleted":
+            return True  # a tombstone: the create is the recreate the configuration asked for
         self.summary.add(plan.side, "linked")
         return False
 
@@ -204,18 +221,23 @@ class Applier:
 
     async def _linked(self, plan: Plan) -> None:
         """The record is in sync now: settle it and close what earlier failures left open."""
-        if plan.settles:
-            self.settled.append(plan.settles)
-        if plan.action is not Action.UNCHANGED:
-            await self.store.clear_skip(plan.source_side.value, plan.source_id)
+        if plan.action is Action.UNCHANGED:
+            if plan.settles:
+                self.settled.append(plan.settles)
+        else:
+            # Not for an ambiguous pair's person created in MeetMatch: its meetergo contacts
+            # stay unlinked, and `status` must go on listing both of them.
+            keep_skip = plan.link is not None and plan.link.state == "ambiguous"
             # Failures recorded for either record of the pair are settled now.
             records = {(plan.source_side.value, plan.source_id)}
             if plan.link is not None:
                 records.add(("meetmatch", plan.link.meetmatch_id or ""))
                 records.add(("meetergo", plan.link.meetergo_id or ""))
-            for side, record_id in sorted(records):
-                if record_id:
-                    await self.store.resolve_dead_letters(side, record_id)
+            await self.store.record_synced(
+                skip=None if keep_skip else (plan.source_side.value, plan.source_id),
+                records=sorted((side, record_id) for side, record_id in records if record_id),
+                settle=plan.settles,
+            )
 
     async def _dead_letter(self, plan: Plan, exc: Exception) -> None:
         message = f"{plan.describe()}: {exc}"
@@ -286,7 +308,7 @@ class Applier:
         if self.gate is None:
             leftovers = await self._bulk_now(plans, progress)
         else:
-            async with self.gate:
+            async with self.gate.hold(*(p.email for p in plans)):
                 plans = [p for p in plans if await self._still_needed(p)]
                 leftovers = await self._bulk_now(plans, progress) if plans else []
         # Singles take the gate themselves, one write at a time.

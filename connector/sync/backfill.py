@@ -17,7 +17,6 @@ not saved is found again by email (meetergo) or answered with the existing recor
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from connector.clients.meetmatch import MeetMatchClient
 from connector.errors import RecordError
 from connector.store.state import Store
 from connector.sync.applier import Applier
+from connector.sync.gate import PersonGate
 from connector.sync.links import LinkIndex
 from connector.sync.planner import Planner, PlannerConfig
 from connector.sync.plans import Plan, Summary, meetergo_row_key
@@ -138,7 +138,7 @@ async def run_backfill(
     concurrency: int = 8,
     bulk_threshold: int = 3,
     hooks: BackfillHooks | None = None,
-    gate: asyncio.Lock | None = None,
+    gate: PersonGate | None = None,
 ) -> BackfillReport:
     hooks = hooks or BackfillHooks()
     summary = Summary()

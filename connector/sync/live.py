@@ -1,8 +1,11 @@
 """Live sync: what the daemon does with a webhook delivery and on each poll.
 
-One lock serializes every sync step of a process (deliveries, polls, dead-letter retries), so
-an echo of meetbridge's own write is only looked at after the write's link is saved, and a poll
-never runs twice at once. The rate budgets, not this lock, bound throughput.
+Deliveries, polls, replays and the reconcile scan run side by side; what keeps them apart is the
+per-person gate (`connector.sync.gate`), held by each step from its first look at a person's
+link to its last write. So an echo of meetbridge's own write is only looked at after the write's
+link is saved, two steps never both create one person, and a webhook never waits for a poll or a
+reconcile busy with other people. The scheduler keeps a poll from running twice at once; the
+rate budgets, not locks, bound throughput.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from connector.errors import RecordError
 from connector.runtime import Runtime
 from connector.store.inbox import Delivery
 from connector.sync.applier import Applier
+from connector.sync.gate import PersonGate
 from connector.sync.links import LinkIndex
 from connector.sync.meetmatch_reader import read_meetmatch
 from connector.sync.planner import Planner
@@ -83,6 +87,7 @@ class LiveSync:
         self.rt = rt
         self.summary = Summary()
         self.planner = Planner(rt.planner, links)
+        self.gate = PersonGate()
         self.applier = Applier(
             rt.store,
             links,
@@ -92,8 +97,10 @@ class LiveSync:
             self.summary,
             concurrency=1,
             bulk_threshold=rt.settings.sync.bulk_threshold,
+            gate=self.gate,
         )
         self.links = links
+        # Serializes replays (the status page's button and the scheduled retry), nothing else.
         self.lock = asyncio.Lock()
 
     async def reload_links(self) -> None:
@@ -107,11 +114,14 @@ class LiveSync:
 
     async def apply_delivery(self, delivery: Delivery) -> None:
         """Apply one stored delivery; raises what should make the worker try again later."""
-        async with self.lock:
-            if delivery.vendor == "meetmatch":
-                await self._meetmatch_delivery(delivery)
-            elif delivery.event in MEETERGO_CONSUMED:
-                await self._meetergo_delivery(delivery)
+        await self.handle_delivery(delivery)
+
+    async def handle_delivery(self, delivery: Delivery) -> None:
+        """`apply_delivery`, also used by a replay of a delivery given up on."""
+        if delivery.vendor == "meetmatch":
+            await self._meetmatch_delivery(delivery)
+        elif delivery.event in MEETERGO_CONSUMED:
+            await self._meetergo_delivery(delivery)
 
     async def _meetmatch_delivery(self, delivery: Delivery) -> None:
         person = prospect_from_event(delivery.event, delivery.payload.get("data"))
@@ -119,13 +129,19 @@ class LiveSync:
             return
         await self._meetmatch_people([person])
 
-    async def _meetmatch_people(self, people: Iterable[MeetMatchProspect]) -> None:
+    async def _meetmatch_people(
+        self, people: Iterable[MeetMatchProspect], *, only_news: bool = False
+    ) -> None:
+        """Remember and sync people; `only_news`: skip those seen before, unchanged, settled
+        (a poll sees the same newest records every time)."""
         people = list(people)
         # Seen once counts: remembered before any write, so a crash cannot lose the person.
-        await self.rt.store.record_sightings(
+        news = await self.rt.store.record_sightings(
             (p.id, p.email, p.model_dump(mode="json")) for p in people
         )
         for person in people:
+            if only_news and person.id not in news:
+                continue
             await resync_meetmatch(self.planner, self.applier, person)
 
     async def _meetergo_delivery(self, delivery: Delivery) -> None:
@@ -145,10 +161,9 @@ class LiveSync:
 
     async def poll_meetmatch(self) -> int:
         """The newest 100 of each MeetMatch list; returns how many people were looked at."""
-        async with self.lock:
-            people = await read_meetmatch(self.rt.meetmatch)
-            await self._meetmatch_people(people)
-            return len(people)
+        people = await read_meetmatch(self.rt.meetmatch)
+        await self._meetmatch_people(people, only_news=True)
+        return len(people)
 
     async def poll_meetergo(self) -> int:
         """Newest meetergo contacts first, down to ones meetbridge already knows; returns new ones.
@@ -157,26 +172,25 @@ class LiveSync:
         same second tie on createdAt and come back in any order, so the walk does not stop at
         the first known contact but at the first page that ends older than it.
         """
-        async with self.lock:
-            fresh: dict[str, MeetergoContact] = {}
-            cutoff = None
-            page = 1
-            while True:
-                current = await self.rt.meetergo.list_page(page, PAGE_LIMIT, sort_order="DESC")
-                contacts = current.contacts
-                known = await self.rt.store.known_meetergo_ids([c.id for c in contacts])
-                for contact in contacts:
-                    if contact.id not in known:
-                        fresh.setdefault(contact.id, contact)
-                    elif cutoff is None and contact.created_at is not None:
-                        cutoff = contact.created_at
-                if not contacts or page >= current.total_pages:
-                    break
-                last = contacts[-1].created_at
-                if cutoff is not None and last is not None and last < cutoff:
-                    break
-                page += 1
-            # Oldest first, as they were created.
-            for contact in sorted(fresh.values(), key=meetergo_row_key):
-                await sync_meetergo_contact(self.planner, self.applier, contact)
-            return len(fresh)
+        fresh: dict[str, MeetergoContact] = {}
+        cutoff = None
+        page = 1
+        while True:
+            current = await self.rt.meetergo.list_page(page, PAGE_LIMIT, sort_order="DESC")
+            contacts = current.contacts
+            known = await self.rt.store.known_meetergo_ids([c.id for c in contacts])
+            for contact in contacts:
+                if contact.id not in known:
+                    fresh.setdefault(contact.id, contact)
+                elif cutoff is None and contact.created_at is not None:
+                    cutoff = contact.created_at
+            if not contacts or page >= current.total_pages:
+                break
+            last = contacts[-1].created_at
+            if cutoff is not None and last is not None and last < cutoff:
+                break
+            page += 1
+        # Oldest first, as they were created.
+        for contact in sorted(fresh.values(), key=meetergo_row_key):
+            await sync_meetergo_contact(self.planner, self.applier, contact)
+        return len(fresh)

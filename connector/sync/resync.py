@@ -11,6 +11,8 @@ unchanged, costs no request at all.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, nullcontext
+
 from connector.errors import RecordError
 from connector.sync.applier import Applier
 from connector.sync.planner import Planner, meetergo_hash
@@ -29,22 +31,44 @@ async def _current(applier: Applier, contact_id: str) -> MeetergoContact | None:
         raise
 
 
+def _gate(applier: Applier, email: str | None) -> AbstractAsyncContextManager[None]:
+    """The person's gate, held from the first look at the link to the last write.
+
+    Held for the whole step, an echo of meetbridge's own write (the same person, seen again
+    from the other side) is only looked at once that write's link is saved.
+    """
+    return applier.gate.hold(email) if applier.gate is not None else nullcontext()
+
+
 async def resync_meetmatch(
     planner: Planner, applier: Applier, person: MeetMatchProspect
 ) -> Plan | None:
     """Plan and apply one MeetMatch person; returns the plan (None: nothing to do)."""
     email = normalize_email(person.email)
     known = email if isinstance(email, str) else None
+    async with _gate(applier, known):
+        return await _resync_meetmatch(planner, applier, person, known)
+
+
+async def _resync_meetmatch(
+    planner: Planner, applier: Applier, person: MeetMatchProspect, known: str | None
+) -> Plan | None:
     link = await planner.links.refresh(meetmatch_id=person.id, email=known)
     canonical = from_meetmatch(person, planner.config.options)
+    recreate = (
+        link is not None
+        and link.state == "meetergo_deleted"
+        and planner.config.on_meetergo_delete == "recreate"
+    )
     if (
         link is not None
         and link.meetmatch_id == person.id
         and link.meetergo_id is not None
         and not isinstance(canonical, EmailProblem)
         and link.meetmatch_hash == content_hash(canonical)
+        and not recreate
     ):
-        return None  # an echo, or seen before unchanged
+        return None  # an echo, or seen before unchanged (a tombstone stays one)
     candidates = await applier.meetergo.find_by_email(known) if known else []
     linked = None
     deleted = False
@@ -73,6 +97,13 @@ async def sync_meetergo_contact(
     """Plan and apply a meetergo contact just read from meetergo."""
     email = normalize_email(contact.email)
     known = email if isinstance(email, str) else None
+    async with _gate(applier, known):
+        return await _sync_meetergo_contact(planner, applier, contact, known)
+
+
+async def _sync_meetergo_contact(
+    planner: Planner, applier: Applier, contact: MeetergoContact, known: str | None
+) -> list[Plan]:
     link = await planner.links.refresh(meetergo_id=contact.id, email=known)
     if (
         link is not None

@@ -30,6 +30,13 @@ class SandboxServer:
         result: dict[str, Any] = self.get("/_sandbox/stats")
         return result
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
 
 def start_sandbox(*args: str) -> SandboxServer:
     process = subprocess.Popen(
@@ -57,11 +64,7 @@ def sandbox_server(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
     try:
         yield server
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
 
 
 def write_config(path: Path, server: SandboxServer, state: Path, **extra: str) -> Path:

@@ -51,7 +51,7 @@ def test_every_job_is_exported_before_its_first_success() -> None:
 
     for job in JOBS:
         assert f'meetbridge_last_success_timestamp_seconds{{job="{job}"}} 0.0' in rendered
-    assert set(JOBS) == {"poll_meetmatch", "poll_meetergo", "reconcile"}
+    assert set(JOBS) == {"poll_meetmatch", "poll_meetergo", "reconcile", "dead_letters"}
 
 
 def test_mark_success_defaults_to_now() -> None:

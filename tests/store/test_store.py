@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select
 
 from connector.errors import StoreConflictError, StoreError
 from connector.store.lock import AlreadyRunningError, writer_lock
 from connector.store.state import Link, Skip, Store
+from connector.store.tables import sync_runs
 
 
 @pytest.fixture
@@ -40,7 +42,11 @@ async def test_links_are_found_by_any_key_and_updated_in_place(store: Store) -> 
         found = await store.find_link(**key)
         assert found is not None and found.meetergo_hash == "h", key
     assert await store.find_link(email="nobody@example.com") is None
-    assert (await store.link_counts())["both_sides"] == 1
+    await store.save_link(Link(email="b@example.com", meetmatch_id="m2", origin="meetmatch"))
+    await store.save_link(Link(email="c@example.com", meetergo_id="g3", origin="meetergo"))
+    counts = await store.link_counts()
+    assert (counts["total"], counts["both_sides"]) == (3, 1)
+    assert (counts["meetmatch_only"], counts["meetergo_only"]) == (1, 1)
 
 
 async def test_one_email_cannot_hold_two_links(store: Store) -> None:
@@ -55,18 +61,32 @@ async def test_sightings_stay_until_settled(store: Store) -> None:
     assert {p["id"] for p in await store.unsettled_sightings()} == {"m1", "m2"}
     await store.settle_sightings(["m1"])
     assert [p["id"] for p in await store.unsettled_sightings()] == ["m2"]
-    # Seen again after settling: stays settled (the link carries it from now on).
-    await store.record_sightings([("m1", "a@example.com", {"id": "m1", "source": "contact"})])
-    assert [p["id"] for p in await store.unsettled_sightings()] == ["m2"]
-    assert await store.get_sighting("m1") == {"id": "m1", "source": "contact"}
+    # Seen again after settling: stays settled (the link carries it from now on). Only what
+    # is new, changed or unsettled is worth syncing again.
+    news = await store.record_sightings(
+        [
+            ("m1", "a@example.com", {"id": "m1", "source": "contact"}),
+            ("m2", None, {"id": "m2", "source": "deal"}),
+            ("m3", None, {"id": "m3", "source": "deal"}),
+        ]
+    )
+    assert news == {"m2", "m3"}  # m1 unchanged and settled, m2 unsettled, m3 new
+    await store.settle_sightings(["m1", "m2", "m3"])
+    again = [("m1", "a@example.com", {"id": "m1", "source": "contact"})]
+    assert await store.record_sightings(again) == set()
+    changed = [("m1", "a@example.com", {"id": "m1", "source": "contact", "phone": "+1"})]
+    assert await store.record_sightings(changed) == {"m1"}
+    assert [p["id"] for p in await store.unsettled_sightings()] == []
+    assert await store.get_sighting("m1") == {"id": "m1", "source": "contact", "phone": "+1"}
 
 
 async def test_skips_are_recorded_once_per_record_and_cleared(store: Store) -> None:
     await store.record_skip(Skip("meetergo", "g1", None, "no_email", None))
     await store.record_skip(Skip("meetergo", "g1", "x@", "invalid_email", "bad syntax"))
     assert [(s.record_id, s.reason) for s in await store.skipped()] == [("g1", "invalid_email")]
-    await store.clear_skip("meetergo", "g1")
-    assert await store.skipped() == []
+    await store.record_skip(Skip("meetmatch", "m1", None, "no_email", None))
+    await store.record_synced(skip=("meetergo", "g1"), records=[])
+    assert [(s.side, s.record_id) for s in await store.skipped()] == [("meetmatch", "m1")]
 
 
 async def test_dead_letters_count_attempts_and_resolve(store: Store) -> None:
@@ -83,8 +103,9 @@ async def test_dead_letters_count_attempts_and_resolve(store: Store) -> None:
     assert first == second
     [letter] = await store.open_dead_letters()
     assert (letter.attempts, letter.error, letter.payload) == (2, "HTTP 502", kwargs["payload"])
-    await store.resolve_dead_letters("meetergo", "g1")
-    assert await store.open_dead_letters() == []
+    other = await store.add_dead_letter(error="HTTP 500", **{**kwargs, "source_id": "g2"})  # type: ignore[arg-type]
+    await store.record_synced(skip=None, records=[("meetmatch", "m9"), ("meetergo", "g1")])
+    assert [letter.id for letter in await store.open_dead_letters()] == [other]
 
 
 async def test_runs_and_cursors(store: Store) -> None:
@@ -95,6 +116,21 @@ async def test_runs_and_cursors(store: Store) -> None:
     await store.set_cursor("poll", "abc")
     await store.set_cursor("poll", "def")
     assert await store.get_cursor("poll") == "def"
+
+
+async def test_a_run_left_open_by_a_dead_process_is_marked_interrupted(store: Store) -> None:
+    """A kill -9 leaves its run "running"; the next run (the writer lock holder) closes it."""
+    killed = await store.start_run("backfill")
+    assert (await store.last_runs())["backfill"]["status"] == "running"
+    done = await store.start_run("backfill")
+    await store.finish_run(done, "ok", {})
+    async with store.tx() as conn:
+        rows = {
+            r.id: (r.status, r.finished_at is not None)
+            for r in await conn.execute(select(sync_runs))
+        }
+    assert rows == {killed: ("interrupted", True), done: ("ok", True)}
+    assert (await store.last_runs())["backfill"]["status"] == "ok"
 
 
 async def test_unreachable_database_is_a_store_error() -> None:
