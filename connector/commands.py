@@ -164,6 +164,8 @@ async def replay(rt: Runtime, ids: list[int], *, live: LiveSync | None = None) -
     result = ReplayResult([], {})
     for letter in await rt.store.open_dead_letters(ids):
         summary = Summary()
+        # Counted and shown like live sync's own actions (metrics, the status page).
+        summary.listeners.extend(live.summary.listeners)
         applier = Applier(
             rt.store,
             live.links,
@@ -175,23 +177,27 @@ async def replay(rt: Runtime, ids: list[int], *, live: LiveSync | None = None) -
             bulk_threshold=rt.settings.sync.bulk_threshold,
             gate=live.gate,
         )
-        failed_before = live.summary.failed
+        applier.on_action = live.applier.on_action
         try:
             problem = await _replay_one(rt, live, applier, letter)
         except AuthError:
             raise
-        except MeetbridgeError as exc:
-            problem = str(exc)
-        if problem is None and (summary.failed or live.summary.failed > failed_before):
-            problem = (summary.failures or live.summary.failures)[-1]
+        except Exception as exc:
+            # Anything, a bug included: this letter stays open and counts the try; the rest of
+            # the batch is still replayed.
+            problem = (
+                str(exc) if isinstance(exc, MeetbridgeError) else f"{type(exc).__name__}: {exc}"
+            )
+        if problem is None and summary.failed:
+            problem = summary.failures[-1]
         if problem is None:
             await rt.store.resolve_dead_letter(letter.id)
             result.replayed.append(letter.id)
             continue
         result.failed[letter.id] = problem
-        if not summary.failed:
-            # Failed before any write was tried (a read, a refused record): the applier did
-            # not count it, so the letter's next retry would not wait any longer.
+        if letter.operation == DELIVERY or not summary.failed:
+            # Not counted by the applier (which counts a failed write on the letter of that
+            # write): without this the letter's next retry would not wait any longer.
             await rt.store.dead_letter_failed_again(letter.id, problem)
     return result
 
@@ -208,7 +214,7 @@ async def _replay_one(
             payload=dict(letter.payload.get("delivery") or {}),
             attempts=letter.attempts,
         )
-        await live.handle_delivery(delivery)
+        await live.apply_delivery(delivery, applier)
     elif letter.source_side == "meetmatch":
         payload = await rt.store.get_sighting(letter.source_id)
         if payload is None:

@@ -18,7 +18,7 @@ import logging
 import re
 import signal
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,8 +53,11 @@ MIN_TOKEN_LENGTH = 32
 STANDBY_RETRY_SECONDS = 5.0
 MAX_DELIVERY_ATTEMPTS = 12
 STOP_GRACE_SECONDS = 8.0
-# Within that: how long a scheduled job may take to finish after SIGTERM before it is cancelled.
-JOB_GRACE_SECONDS = 5.0
+# Within that: how long the work in flight may take to finish after SIGTERM before it is
+# cancelled (the lock is released only after it has ended).
+WORK_GRACE_SECONDS = 6.0
+# The reconcile creates one by one (see `Daemon.reconcile`).
+NO_BULK = 10**9
 AUTH_RETRY_SECONDS = 30.0
 # Inbox rows meetbridge writes itself: a standby's replay request for the syncing replica.
 REPLAY_VENDOR = "meetbridge"
@@ -134,6 +137,23 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 2 ** min(attempts, 8)))
 
 
+def _being_cancelled() -> bool:
+    """Whether the running task itself is being cancelled (not only something it awaits)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _finish(tasks: set[asyncio.Task[Any]], grace: float) -> None:
+    """Let `tasks` end within `grace` seconds, cancel the rest, and wait until all have."""
+    if not tasks:
+        return
+    if grace > 0:
+        await asyncio.wait(tasks, timeout=grace)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class Daemon:
     def __init__(self, rt: Runtime, live: LiveSync, metrics: Metrics) -> None:
         self.rt = rt
@@ -145,8 +165,9 @@ class Daemon:
         self.subscribed = False
         self.role = "starting"
         self.recent: deque[dict[str, Any]] = deque(maxlen=50)
-        # Scheduled jobs under way: cancelled if the writer lock is lost.
-        self.running_jobs: set[asyncio.Task[Any]] = set()
+        # Work of this leader besides the worker (scheduled jobs, replays from the page): a stop
+        # waits for it, a lost lock cancels it.
+        self.in_flight: set[asyncio.Task[Any]] = set()
         live.applier.on_action = self.recent.append
 
     async def page_facts(self) -> dict[str, Any]:
@@ -168,15 +189,33 @@ class Daemon:
             except StoreError:
                 return "state database unavailable; try again"
             return None
-        async with self.live.lock:
-            result = await commands.replay(self.rt, [letter_id], live=self.live)
+        # Run as work in flight of this leader: cancelled with the rest if the lock is lost.
+        task = asyncio.create_task(self._replay([letter_id]))
+        self.in_flight.add(task)
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            if task.cancelled() and not _being_cancelled():
+                return "this replica stopped syncing before the replay finished; try again"
+            raise
+        finally:
+            self.in_flight.discard(task)
         if letter_id in result.failed:
             return result.failed[letter_id]
         if letter_id not in result.replayed:
             return f"dead letter {letter_id} is not open"
+        return None
+
+    async def _replay(self, ids: list[int]) -> commands.ReplayResult:
+        """Replays, one at a time (the page's button and the scheduled retry)."""
+        async with self.live.lock:
+            result = await commands.replay(self.rt, ids, live=self.live)
+        await self._count_dead_letters()
+        return result
+
+    async def _count_dead_letters(self) -> None:
         with contextlib.suppress(StoreError):
             self.metrics.set_dead_letters(await self.rt.store.count_open_dead_letters())
-        return None
 
     async def ready(self) -> str | None:
         try:
@@ -187,7 +226,7 @@ class Daemon:
             return None  # a standby stores deliveries for the active replica
         refused = self.rt.counter.refused
         if refused:
-            return "; ".join(refused[key] for key in sorted(refused))
+            return "; ".join(sorted({refused[key][0] for key in refused}))
         return None if self.subscribed else "webhook subscriptions not registered yet"
 
     @property
@@ -207,26 +246,24 @@ class Daemon:
             except StoreError as exc:
                 log.error("inbox unreadable: %s", exc)
                 batch = []
-            key_refused = False
+            pause = 0.0 if batch else 1.0
             for delivery in batch:
                 if self.stop.is_set():
                     return
                 try:
                     await self._apply(delivery)
                 except AuthError:
-                    key_refused = True
+                    # Every delivery would be refused alike: wait for the key to be fixed
+                    # instead of spending a refused request on each of them.
+                    pause = self.auth_retry_seconds
                     break
                 except StoreError as exc:
                     log.error("inbox unwritable: %s", exc)
+                    pause = 1.0  # the database is failing: no hot loop against it
                     break
-            if key_refused:
-                # Every delivery would be refused alike: wait for the key to be fixed instead
-                # of spending a refused request on each of them.
+            if pause:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=self.auth_retry_seconds)
-            elif not batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self.stop.wait() if batch else self.wake.wait(), pause)
 
     async def _apply(self, delivery: Delivery) -> None:
         """Apply one delivery; on failure it goes back to the inbox or becomes a dead letter.
@@ -236,7 +273,12 @@ class Daemon:
         fixing the key takes.
         """
         if delivery.vendor == REPLAY_VENDOR:
-            problem = await self.replay_one(int(delivery.payload.get("dead_letter", 0)))
+            try:
+                problem = await self.replay_one(int(delivery.payload.get("dead_letter", 0)))
+            except (AuthError, StoreError):
+                raise
+            except Exception as exc:  # a request from a standby must not stop the worker
+                problem = f"{type(exc).__name__}: {exc}"
             if problem:
                 log.warning("replay requested by a standby failed: %s", problem)
             await self.inbox.done(delivery.id)
@@ -289,17 +331,32 @@ class Daemon:
             error=str(exc),
         )
         await self.inbox.retry_later(delivery, str(exc), timedelta(0), give_up=True)
-        with contextlib.suppress(StoreError):
-            self.metrics.set_dead_letters(await self.rt.store.count_open_dead_letters())
+        await self._count_dead_letters()
 
     # --- scheduled jobs --------------------------------------------------------------------
 
     async def poll(self) -> None:
-        for name, job in (
-            ("poll_meetmatch", self.live.poll_meetmatch),
-            ("poll_meetergo", self.live.poll_meetergo),
-        ):
-            await self._job(name, job)
+        async with self._scheduled("poll"):
+            for name, job in (
+                ("poll_meetmatch", self.live.poll_meetmatch),
+                ("poll_meetergo", self.live.poll_meetergo),
+            ):
+                await self._job(name, job)
+
+    @contextlib.asynccontextmanager
+    async def _scheduled(self, name: str) -> AsyncIterator[None]:
+        """A scheduled job's run: work in flight of this leader (a stop waits for it, a lost
+        lock cancels it); a cancel ends the whole run here, quietly, instead of reaching the
+        scheduler as an error. Every step is safe to redo, and the next run does."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            log.info("%s stopped before it finished", name)
+        finally:
+            self.in_flight.discard(task)
 
     async def retry_dead_letters(self) -> None:
         async def replay() -> int:
@@ -313,13 +370,10 @@ class Daemon:
             ]
             if not due:
                 return 0
-            async with self.live.lock:
-                result = await commands.replay(self.rt, due, live=self.live)
-            return len(result.replayed)
+            return len((await self._replay(due)).replayed)
 
-        await self._job("dead_letters", replay)
-        with contextlib.suppress(StoreError):
-            self.metrics.set_dead_letters(await self.rt.store.count_open_dead_letters())
+        async with self._scheduled("dead_letters"):
+            await self._job("dead_letters", replay)
 
     async def reconcile(self) -> None:
         async def scan() -> int:
@@ -327,6 +381,8 @@ class Daemon:
             # requests yield to live ones in the rate budget, and each of its writes holds only
             # that person's gate (shared with live sync), after checking live sync has not
             # done it meanwhile: a webhook never waits for reconcile writes about others.
+            # No bulk creates: a bulk call would hold up to a thousand people's gates through
+            # the bulk budget's wait (3 a minute), and a webhook for any of them with it.
             with background_work():
                 report = await run_backfill(
                     self.rt.store,
@@ -334,17 +390,15 @@ class Daemon:
                     self.rt.meetergo,
                     self.rt.planner,
                     concurrency=self.rt.settings.sync.concurrency,
-                    bulk_threshold=self.rt.settings.sync.bulk_threshold,
+                    bulk_threshold=NO_BULK,
                     gate=self.live.gate,
                 )
             return report.meetergo_seen
 
-        await self._job("reconcile", scan)
+        async with self._scheduled("reconcile"):
+            await self._job("reconcile", scan)
 
     async def _job(self, name: str, job: Callable[[], Awaitable[int]]) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.running_jobs.add(task)
         started = datetime.now(UTC)
         log.debug("%s started", name)
         try:
@@ -352,14 +406,6 @@ class Daemon:
         except MeetbridgeError as exc:
             log.error("%s failed: %s", name, exc)
             return
-        except asyncio.CancelledError:
-            # Stopped mid-way (a stop past its grace time, or the writer lock lost); every
-            # step is safe to redo, and the next run does. The task ends here, quietly.
-            log.info("%s stopped before it finished", name)
-            return
-        finally:
-            if task is not None:
-                self.running_jobs.discard(task)
         now = datetime.now(UTC)
         self.metrics.mark_success(name, now.timestamp())
         with contextlib.suppress(StoreError):
@@ -380,11 +426,20 @@ class Daemon:
         while it lives (its database session died) stops writing at once and stands by again.
         """
         while not self.stop.is_set():
-            async with contextlib.AsyncExitStack() as stack:
-                hold = await self._take_lock(stack, settings)
-                if hold is None:
-                    return
-                await self._sync_while_held(settings, hold)
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    hold = await self._take_lock(stack, settings)
+                    if hold is None:
+                        return
+                    await self._sync_while_held(settings, hold)
+            except MeetbridgeError as exc:
+                # E.g. the database failed while this replica took over: let the lock go and
+                # try again, as a standby would.
+                log.error("syncing stopped: %s; standing by", exc)
+                self.role = "standby"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=STANDBY_RETRY_SECONDS)
+                continue
             if hold.lost.is_set():
                 log.error("%s; stopped syncing, standing by", hold.reason)
                 self.role = "standby"
@@ -409,42 +464,31 @@ class Daemon:
     async def _sync_while_held(self, settings: Settings, hold: LockHold) -> None:
         self.role = "leader"
         log.info("this replica syncs")
-        await self.links_reload()
+        # A standby's view of the links is stale by the time it takes over.
+        await self.live.reload_links()
         # Registration retries on its own: deliveries already stored are applied meanwhile.
         registering = asyncio.create_task(self.register_hooks())
         worker = asyncio.create_task(self.work_inbox())
         scheduler = self._schedule(settings)
         scheduler.start()
-        stopped = asyncio.create_task(self.stop.wait())
-        lost = asyncio.create_task(hold.lost.wait())
-        await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
-        scheduler.shutdown(wait=False)
-        stopped.cancel()
-        lost.cancel()
-        if hold.lost.is_set():
-            # Another replica may be syncing already: cancel everything in flight, as a crash
-            # would (every step is safe to redo; a delivery not marked done is applied again).
-            in_flight = [registering, worker, *self.running_jobs]
-            for task in in_flight:
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
-            return
-        # The step in flight finishes (a delivery, a poll's current write) before the lock
-        # is released; the caller bounds the wait.
-        registering.cancel()
-        await asyncio.gather(registering, worker, return_exceptions=True)
-        # Jobs under way finish their current work if they can within the grace time.
-        if self.running_jobs:
-            _, late = await asyncio.wait(set(self.running_jobs), timeout=JOB_GRACE_SECONDS)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        async with self.live.lock:
-            pass
-
-    async def links_reload(self) -> None:
-        # A standby's view of the links is stale by the time it takes over.
-        await self.live.reload_links()
+        grace = 0.0
+        try:
+            stopped = asyncio.create_task(self.stop.wait())
+            lost = asyncio.create_task(hold.lost.wait())
+            await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            lost.cancel()
+            # On a stop, the steps in flight (a delivery, a poll's current write) may finish
+            # within the grace time. With the lock lost another replica may be syncing
+            # already: everything is cancelled at once, as a crash would (every step is safe
+            # to redo; a delivery not marked done is applied again).
+            grace = 0.0 if hold.lost.is_set() else WORK_GRACE_SECONDS
+        finally:
+            # Whatever happens (even this task being cancelled), no work of this replica
+            # outlives its hold on the lock.
+            scheduler.shutdown(wait=False)
+            registering.cancel()
+            await _finish({worker, registering, *self.in_flight}, grace)
 
     def _schedule(self, settings: Settings) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -512,8 +556,7 @@ async def serve(
             lambda vendor, access, accepted: metrics.set_key_refused(vendor, access, not accepted)
         )
         live.summary.listeners.append(lambda side, action: metrics.count_sync_action(side, action))
-        with contextlib.suppress(StoreError):
-            metrics.set_dead_letters(await rt.store.count_open_dead_letters())
+        await daemon._count_dead_letters()
         meetmatch = settings.meetmatch
         secrets = [
             secret.get_secret_value()
@@ -569,6 +612,17 @@ async def serve(
             on_listening(int(port))
 
         leading = asyncio.create_task(daemon.lead(settings))
+        crashed: list[BaseException] = []
+
+        def lead_ended(task: asyncio.Task[None]) -> None:
+            # Syncing must never end quietly while the receiver goes on answering: a bug that
+            # ends it stops the process, so that its supervisor restarts it.
+            if not task.cancelled() and task.exception() is not None:
+                crashed.append(task.exception())  # type: ignore[arg-type]
+                log.critical("syncing ended by an error; stopping", exc_info=task.exception())
+                daemon.stop.set()
+
+        leading.add_done_callback(lead_ended)
         log.info("meetbridge receiving on %s:%s", settings.receiver.host, settings.receiver.port)
 
         await daemon.stop.wait()
@@ -578,4 +632,4 @@ async def serve(
             await asyncio.wait_for(asyncio.gather(leading, serving), timeout=STOP_GRACE_SECONDS)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-    return 0
+    return 1 if crashed else 0

@@ -39,7 +39,28 @@ def _f(default: Any = ..., description: str = "", **kw: Any) -> Any:
     return Field(default, description=description, **kw)
 
 
-class MeetMatchSettings(_Section):
+def _header_safe(value: str, what: str) -> str:
+    """A value sent in an HTTP header: printable ASCII, no spaces (a pasted key often brings a
+    newline or a zero-width space, which would fail every request in an obscure way)."""
+    if not (value.isascii() and value.isprintable() and " " not in value):
+        raise ValueError(
+            f"{what} may hold only printable ASCII without spaces (check for a "
+            "newline or an invisible character copied with it)"
+        )
+    return value
+
+
+class _VendorSection(_Section):
+    """What both vendors' sections check: the key goes into a header."""
+
+    @field_validator("api_key", check_fields=False)
+    @classmethod
+    def _key_is_header_safe(cls, value: SecretStr) -> SecretStr:
+        _header_safe(value.get_secret_value(), "the key")
+        return value
+
+
+class MeetMatchSettings(_VendorSection):
     """MeetMatch's Zapier REST API."""
 
     base_url: str = _f("https://www.meetmatch.ai/api/zapier/v1", "API base URL.")
@@ -65,7 +86,7 @@ class MeetMatchSettings(_Section):
     timeout_seconds: float = _f(30, "Timeout of one request.", gt=0)
 
 
-class MeetergoSettings(_Section):
+class MeetergoSettings(_VendorSection):
     """meetergo's API."""
 
     base_url: str = _f("https://api.meetergo.com", "API base URL.")
@@ -80,6 +101,12 @@ class MeetergoSettings(_Section):
         3, "POST /crm/bulk calls per minute (each also counts as a request).", gt=0
     )
     burst: int = _f(10, "Requests that may go out back to back (keep below meetergo's).", ge=1)
+
+    @field_validator("api_user_id")
+    @classmethod
+    def _user_id_is_header_safe(cls, value: str) -> str:
+        return _header_safe(value, "the user id") if value else value
+
     timeout_seconds: float = _f(30, "Timeout of one request.", gt=0)
 
 

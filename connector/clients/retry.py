@@ -60,13 +60,16 @@ class RetryPolicy:
         jitter = wait_random_exponential(multiplier=self.initial_wait, max=self.max_wait)
 
         def wait(state: RetryCallState) -> float:
+            # Never past the total time bound: the attempt after it would be stopped anyway.
+            left = self.max_seconds - (state.seconds_since_start or 0.0)
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
                 # The budget itself is paused for this long; waiting here too keeps order.
-                return min(exc.retry_after, max(self.max_seconds, 1.0))
+                # Retry-After counts whole seconds: at least one is waited.
+                return min(exc.retry_after, max(left, 1.0))
             if self.initial_wait <= 0:
                 return 0.0
-            return float(jitter(state))
+            return max(0.0, min(float(jitter(state)), left))
 
         retrying = AsyncRetrying(
             retry=retry_if_exception(should_retry),

@@ -40,8 +40,9 @@ class RequestCounter:
         # Called with (vendor, status) for every answer (status 0: none arrived); the daemon
         # feeds its Prometheus metrics from here.
         self.listeners: list[Callable[[str, int], None]] = []
-        # Keys a vendor refuses right now, by (vendor, "read" | "write"): the reason.
-        self.refused: dict[tuple[str, str], str] = {}
+        # Keys a vendor refuses right now, by (vendor, "read" | "write"): the reason, and
+        # whether it is the whole key (401) rather than one scope (403).
+        self.refused: dict[tuple[str, str], tuple[str, bool]] = {}
         # Called with (vendor, access, accepted) when a key starts or stops being refused.
         self.key_listeners: list[Callable[[str, str, bool], None]] = []
 
@@ -51,35 +52,43 @@ class RequestCounter:
         for listener in self.listeners:
             listener(vendor, status)
 
-    def key_answer(self, vendor: str, access: str, refusal: str | None) -> None:
+    def key_answer(
+        self, vendor: str, access: str, refusal: str | None, *, whole_key: bool = False
+    ) -> None:
         """What the vendor made of the key for reads or writes: None accepted, or why not.
 
-        Only changes are acted on: one loud line when a key starts being refused (revoked,
-        expired, a scope taken away) and one when it works again, not one per request.
+        `whole_key`: the refusal is of the key itself (401: revoked, expired), not of one
+        scope (403), so it holds for reads and writes alike, and any accepted request ends it.
+        Only changes are acted on: one loud line when a key starts being refused and one when
+        it works again, not one per request.
         """
+        if refusal is not None:
+            for each in ("read", "write") if whole_key else (access,):
+                self._set_refused(vendor, each, (refusal, whole_key))
+            return
+        for (held_vendor, held_access), (_, whole) in list(self.refused.items()):
+            if held_vendor == vendor and (held_access == access or whole):
+                self._set_refused(vendor, held_access, None)
+
+    def _set_refused(self, vendor: str, access: str, refusal: tuple[str, bool] | None) -> None:
         key = (vendor, access)
         before = self.refused.get(key)
+        if (before is None) == (refusal is None):
+            return
         if refusal is None:
-            if before is None:
-                return
             del self.refused[key]
             log.warning("%s accepts the API key for %s again; syncing resumes", vendor, access)
         else:
-            if before is not None:
-                return
             self.refused[key] = refusal
             log.error(
                 "%s refuses the API key for %s: %s; meetbridge keeps the work (inbox, dead "
                 "letters) and resumes once the key works",
                 vendor,
                 access,
-                refusal,
+                refusal[0],
             )
         for listener in self.key_listeners:
-            listener(vendor, access, key not in self.refused)
-
-    def total(self, vendor: str) -> int:
-        return sum(n for (v, _), n in self.by_status.items() if v == vendor)
+            listener(vendor, access, refusal is None)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -166,7 +175,7 @@ class VendorHttp:
         async def attempt() -> tuple[int, Json]:
             for budget in (*extra_budgets, self.budget):
                 await budget.acquire()
-            return await self._send_once(method, path, params, body, idempotent)
+            return await self._send_once(method, path, params, body, idempotent, extra_budgets)
 
         return await self._retry.run(attempt, idempotent=idempotent)
 
@@ -177,6 +186,7 @@ class VendorHttp:
         params: Sequence[tuple[str, str | int]] | None,
         body: Json,
         idempotent: bool,
+        extra_budgets: Sequence[RateBudget] = (),
     ) -> tuple[int, Json]:
         url = self._base + path
         try:
@@ -188,7 +198,7 @@ class VendorHttp:
                 headers=self._headers,
                 timeout=self._timeout,
             )
-        except (httpx.InvalidURL, UnicodeEncodeError) as exc:
+        except httpx.InvalidURL as exc:
             # Nothing was sent: this record's values cannot make a request at all (an id of
             # 70,000 characters from a delivery, say). The record is refused, not the vendor.
             raise RecordError(self.vendor, f"{method} {path[:80]}: cannot be sent: {exc}") from exc
@@ -221,13 +231,17 @@ class VendorHttp:
         status = response.status_code
         auth_error = self._auth_check(status, message)
         if auth_error is not None:
-            self.counter.key_answer(self.vendor, access, str(auth_error))
+            self.counter.key_answer(self.vendor, access, str(auth_error), whole_key=status != 403)
             raise auth_error
         if status == 429:
             retry_after = _retry_after(response)
-            # Every request with this key would be refused alike: the whole budget waits, for
-            # Retry-After, or (the vendor did not say) for as long as its burst takes to refill.
-            self.budget.pause(retry_after or self.budget.refill_seconds())
+            # Every request with this key would be refused alike: the budget waits, for
+            # Retry-After (within the retry's time bound), or, when the vendor did not say, for
+            # as long as the budget's burst takes to refill. A bulk call's 429 pauses the bulk
+            # budget only: the general one may well have room, and live work needs it.
+            for budget in extra_budgets or (self.budget,):
+                pause = retry_after or budget.refill_seconds()
+                budget.pause(min(pause, max(self._retry.max_seconds, 1.0)))
             log.warning("%s rate limited us on %s %s", self.vendor, method, path)
             raise RateLimitedError(self.vendor, f"{method} {path}: too many requests", retry_after)
         error = error_for_status(self.vendor, status, f"{method} {path}: {message}")

@@ -101,7 +101,11 @@ async def writer_lock(
         raise StoreError(f"cannot reach the state database for its writer lock: {exc}") from exc
     watcher: asyncio.Task[None] | None = None
     try:
-        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+        try:
+            found = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            row = await found.fetchone()
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot take the writer lock: {exc}") from exc
         if not row or not row[0]:
             raise _busy("see pg_locks")
         watcher = asyncio.create_task(_watch(conn, hold, watch_seconds))

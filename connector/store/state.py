@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -73,6 +74,11 @@ _LINK_COLUMNS = (
     "origin",
     "state",
 )
+
+
+def _insert_new(conn: AsyncConnection) -> Any:
+    """The dialect's INSERT that can skip rows already there (SQLite and PostgreSQL both)."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _new_id(result: Any) -> int:
@@ -252,8 +258,11 @@ class Store:
             for meetmatch_id, (email, payload) in fresh.items():
                 row = known.get(meetmatch_id)
                 if row is None:
+                    # A poll, a delivery and a reconcile may see a new person at once: the
+                    # second insert is a no-op, not an error that fails its whole step.
                     await conn.execute(
-                        insert(t.sightings).values(
+                        _insert_new(conn)(t.sightings)
+                        .values(
                             meetmatch_id=meetmatch_id,
                             email=email,
                             payload=payload,
@@ -261,14 +270,17 @@ class Store:
                             first_seen=now,
                             last_seen=now,
                         )
+                        .on_conflict_do_nothing(index_elements=["meetmatch_id"])
                     )
                     wanted.add(meetmatch_id)
                     continue
                 if dict(row.payload) != payload:
+                    # Changed: unsettled again until it is synced, so that a sync cut short
+                    # (a crash, a failed read) is not mistaken for one done by the next poll.
                     await conn.execute(
                         update(t.sightings)
                         .where(t.sightings.c.meetmatch_id == meetmatch_id)
-                        .values(email=email, payload=payload, last_seen=now)
+                        .values(email=email, payload=payload, last_seen=now, settled=False)
                     )
                     wanted.add(meetmatch_id)
                 elif not row.settled:

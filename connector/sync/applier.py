@@ -96,18 +96,20 @@ class Applier:
         else:
             for start in range(0, len(creates), BULK_LIMIT):
                 await self._bulk(creates[start : start + BULK_LIMIT], progress)
-        if not self.dry_run:
-            await self.store.settle_sightings(self.settled)
-            self.settled.clear()
+        await self._settle()
 
-    async def apply(self, plan: Plan) -> bool:
-        """Apply one plan; False when it failed (and was dead-lettered)."""
-        failed_before = self.summary.failed
+    async def apply(self, plan: Plan) -> None:
+        """Apply one plan (a failed write becomes a dead letter)."""
         await self._guarded(plan, None)
-        if not self.dry_run:
-            await self.store.settle_sightings(self.settled)
-            self.settled.clear()
-        return self.summary.failed == failed_before
+        await self._settle()
+
+    async def _settle(self) -> None:
+        """Settle the sightings of the plans applied so far. The list is taken before the
+        await, not cleared after it: another task sharing this applier (live sync runs
+        deliveries and polls side by side) may add to it meanwhile."""
+        settled, self.settled = self.settled, []
+        if settled and not self.dry_run:
+            await self.store.settle_sightings(settled)
 
     # --- one plan --------------------------------------------------------------------------
 
@@ -123,12 +125,10 @@ class Applier:
     async def _guarded(self, plan: Plan, progress: Progress | None) -> None:
         try:
             if self.dry_run:
-                self._count(plan, created=True)
-            elif self.gate is None:
-                await self._apply_one(plan)
-            elif self.gate.held_here(plan.email):
-                # Planned holding the person's gate (a live resync): nobody else can have
-                # acted on the person since, there is nothing to check again.
+                self._count(plan)
+            elif self.gate is None or self.gate.held_here(plan.email):
+                # No other writer, or the plan was made holding the person's gate (a live
+                # resync): nobody can have acted on the person since; nothing to check again.
                 await self._apply_one(plan)
             else:
                 async with self.gate.hold(plan.email):

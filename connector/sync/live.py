@@ -112,25 +112,25 @@ class LiveSync:
 
     # --- webhook deliveries ----------------------------------------------------------------
 
-    async def apply_delivery(self, delivery: Delivery) -> None:
-        """Apply one stored delivery; raises what should make the worker try again later."""
-        await self.handle_delivery(delivery)
+    async def apply_delivery(self, delivery: Delivery, applier: Applier | None = None) -> None:
+        """Apply one stored delivery; raises what should make the worker try again later.
 
-    async def handle_delivery(self, delivery: Delivery) -> None:
-        """`apply_delivery`, also used by a replay of a delivery given up on."""
+        `applier`: a replay brings its own (with its own tally), sharing the person gate.
+        """
+        applier = applier or self.applier
         if delivery.vendor == "meetmatch":
-            await self._meetmatch_delivery(delivery)
+            person = prospect_from_event(delivery.event, delivery.payload.get("data"))
+            if person is not None:
+                await self._meetmatch_people([person], applier)
         elif delivery.event in MEETERGO_CONSUMED:
-            await self._meetergo_delivery(delivery)
-
-    async def _meetmatch_delivery(self, delivery: Delivery) -> None:
-        person = prospect_from_event(delivery.event, delivery.payload.get("data"))
-        if person is None:
-            return
-        await self._meetmatch_people([person])
+            await self._meetergo_delivery(delivery, applier)
 
     async def _meetmatch_people(
-        self, people: Iterable[MeetMatchProspect], *, only_news: bool = False
+        self,
+        people: Iterable[MeetMatchProspect],
+        applier: Applier,
+        *,
+        only_news: bool = False,
     ) -> None:
         """Remember and sync people; `only_news`: skip those seen before, unchanged, settled
         (a poll sees the same newest records every time)."""
@@ -142,9 +142,9 @@ class LiveSync:
         for person in people:
             if only_news and person.id not in news:
                 continue
-            await resync_meetmatch(self.planner, self.applier, person)
+            await resync_meetmatch(self.planner, applier, person)
 
-    async def _meetergo_delivery(self, delivery: Delivery) -> None:
+    async def _meetergo_delivery(self, delivery: Delivery, applier: Applier) -> None:
         # meetergo signs nothing: the payload is only a pointer; the contact is re-read from
         # the API by attendee id, never trusted from the body.
         for attendee in attendee_ids(delivery.payload):
@@ -155,14 +155,14 @@ class LiveSync:
                     log.info("booking attendee %s not found in meetergo; ignored", attendee)
                     continue
                 raise
-            await sync_meetergo_contact(self.planner, self.applier, contact)
+            await sync_meetergo_contact(self.planner, applier, contact)
 
     # --- polls -----------------------------------------------------------------------------
 
     async def poll_meetmatch(self) -> int:
         """The newest 100 of each MeetMatch list; returns how many people were looked at."""
         people = await read_meetmatch(self.rt.meetmatch)
-        await self._meetmatch_people(people, only_news=True)
+        await self._meetmatch_people(people, self.applier, only_news=True)
         return len(people)
 
     async def poll_meetergo(self) -> int:

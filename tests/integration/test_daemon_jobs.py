@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from connector import commands
 from connector.clients.retry import RetryPolicy
+from connector.clients.transport import RequestCounter
 from connector.daemon import MAX_DELIVERY_ATTEMPTS, Daemon
 from connector.metrics import Metrics
 from connector.runtime import Runtime, open_runtime
@@ -181,3 +182,42 @@ async def test_a_delivery_given_up_on_becomes_a_dead_letter_and_replays(
         assert result.replayed == [letter["id"]] and result.failed == {}
         assert (await commands.status(rt))["dead_letters"] == []
     assert [email_of(c) for c in sandbox.meetmatch.all_contacts()] == ["late@example.com"]
+
+
+async def test_a_cancelled_poll_stops_there(
+    sandbox: Sandbox, make_settings: Callable[..., Settings]
+) -> None:
+    """A stop past its grace time or a lost lock cancels a poll: the rest of it must not run
+    (without the lock another replica may be syncing already)."""
+    sandbox.meetmatch.faults.update({"latency": 0.5})
+    async with _daemon(sandbox, make_settings()) as running:
+        daemon = running.daemon
+        poll = asyncio.create_task(daemon.poll())
+        await asyncio.sleep(0.1)
+        assert poll in daemon.in_flight
+        poll.cancel()
+        await asyncio.gather(poll, return_exceptions=True)
+        await asyncio.sleep(0.3)
+        assert sandbox.meetergo.counters.requests == 0  # poll_meetergo never started
+        assert daemon.in_flight == set()
+
+
+def test_a_revoked_key_is_refused_for_reads_and_writes_until_any_request_passes() -> None:
+    counter = RequestCounter()
+    changes: list[tuple[str, str, bool]] = []
+    counter.key_listeners.append(lambda *change: changes.append(change))
+    counter.key_answer("meetergo", "write", "401: revoked", whole_key=True)
+    assert set(counter.refused) == {("meetergo", "read"), ("meetergo", "write")}
+    counter.key_answer("meetergo", "read", None)  # the key works again: both clear
+    assert counter.refused == {}
+    counter.key_answer("meetmatch", "write", "403: no write scope")
+    counter.key_answer("meetmatch", "read", None)  # reads never lacked their scope
+    assert set(counter.refused) == {("meetmatch", "write")}
+    counter.key_answer("meetmatch", "write", "403: no write scope")  # no second line
+    assert changes == [
+        ("meetergo", "read", False),
+        ("meetergo", "write", False),
+        ("meetergo", "read", True),
+        ("meetergo", "write", True),
+        ("meetmatch", "write", False),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -76,8 +77,18 @@ async def test_sightings_stay_until_settled(store: Store) -> None:
     assert await store.record_sightings(again) == set()
     changed = [("m1", "a@example.com", {"id": "m1", "source": "contact", "phone": "+1"})]
     assert await store.record_sightings(changed) == {"m1"}
-    assert [p["id"] for p in await store.unsettled_sightings()] == []
+    # A change unsettles it until synced: a sync cut short is found by the next look.
+    assert [p["id"] for p in await store.unsettled_sightings()] == ["m1"]
+    assert await store.record_sightings(changed) == {"m1"}
     assert await store.get_sighting("m1") == {"id": "m1", "source": "contact", "phone": "+1"}
+
+
+async def test_one_new_sighting_recorded_twice_at_once(store: Store) -> None:
+    """A poll and a delivery may see a new person at the same moment: no conflict error."""
+    seen = [("m1", "a@example.com", {"id": "m1", "source": "contact"})]
+    first, second = await asyncio.gather(store.record_sightings(seen), store.record_sightings(seen))
+    assert first == second == {"m1"}
+    assert [p["id"] for p in await store.unsettled_sightings()] == ["m1"]
 
 
 async def test_skips_are_recorded_once_per_record_and_cleared(store: Store) -> None:

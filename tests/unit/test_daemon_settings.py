@@ -79,3 +79,18 @@ def test_everything_missing_is_named_at_once() -> None:
     message = str(refused.value)
     for key in ("receiver.public_url", "receiver.meetergo_path_token", "meetmatch.webhook_secret"):
         assert key in message
+
+
+@pytest.mark.parametrize("key", ["mm_live_abc\n", "mm_live_a\u200bbc", "mm live", "mm_live_ä"])
+def test_a_key_that_cannot_go_into_a_header_is_refused_at_start(key: str) -> None:
+    for section in ("meetmatch", "meetergo"):
+        data: dict[str, dict[str, Any]] = {
+            "meetmatch": {"api_key": "k"},
+            "meetergo": {"api_key": "k"},
+        }
+        data[section]["api_key"] = key
+        with pytest.raises(ConfigError) as refused:
+            load_settings(None, data)
+        message = str(refused.value)
+        assert f"{section}.api_key" in message and "invisible character" in message
+        assert key.strip() not in message
