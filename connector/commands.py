@@ -19,7 +19,6 @@ from connector.store.inbox import Delivery, Inbox, Subscriptions
 from connector.store.state import DeadLetter
 from connector.sync.applier import Applier
 from connector.sync.backfill import BackfillHooks, BackfillReport, run_backfill
-from connector.sync.links import LinkIndex
 from connector.sync.live import LiveSync
 from connector.sync.planner import PlannerConfig
 from connector.sync.plans import Summary
@@ -160,7 +159,7 @@ async def replay(rt: Runtime, ids: list[int], *, live: LiveSync | None = None) -
     The daemon passes its `LiveSync` (and holds its lock), so a replay shares the per-person
     gate with a reconcile running beside it; the CLI replays on a private one.
     """
-    live = live or LiveSync(rt, await LinkIndex.load(rt.store))
+    live = live or await LiveSync.create(rt)
     result = ReplayResult([], {})
     for letter in await rt.store.open_dead_letters(ids):
         summary = Summary()

@@ -465,7 +465,7 @@ class Daemon:
         self.role = "leader"
         log.info("this replica syncs")
         # A standby's view of the links is stale by the time it takes over.
-        await self.live.reload_links()
+        self.live.forget_links()
         # Registration retries on its own: deliveries already stored are applied meanwhile.
         registering = asyncio.create_task(self.register_hooks())
         worker = asyncio.create_task(self.work_inbox())

@@ -8,6 +8,7 @@ merge is worse than a missed one. Syntax is checked offline only; mappings never
 from __future__ import annotations
 
 from enum import Enum
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -23,6 +24,9 @@ class EmailProblem(Enum):
     INVALID_EMAIL = "invalid_email"
 
 
+# Pure and asked about the same address many times per sync step (the validator's parsing is
+# the costliest part of a step's own work): a bounded cache.
+@lru_cache(maxsize=8192)
 def normalize_email(raw: str | None) -> str | EmailProblem:
     """The matching key for `raw`, or the reason it has none.
 

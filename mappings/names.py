@@ -11,6 +11,8 @@ rule that always is takes over.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from nameparser import HumanName
 from nameparser.config import Constants
 
@@ -34,6 +36,7 @@ def join_name(first: str | None, last: str | None) -> str | None:
     return " ".join(parts) if parts else None
 
 
+@lru_cache(maxsize=8192)  # pure, and the name parser is slow: a name seen again costs nothing
 def split_full_name(full: str | None) -> tuple[str | None, str | None]:
     """(first, last) of a full name: titles and given names, then particles, family name, suffixes.
 

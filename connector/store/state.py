@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -76,6 +76,73 @@ _LINK_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Synced:
+    """What a record now in sync settles: its skip (if any), the open dead letters of the
+    pair's records, and (`settle`) the MeetMatch sighting it came from."""
+
+    skip: tuple[str, str] | None
+    records: Sequence[tuple[str, str]]
+    settle: str | None = None
+
+
+# The statements every write runs, built once with bound parameters: building a statement
+# costs about as much as running one, and this runs after every single write.
+_SETTLE = (
+    update(t.sightings)
+    .where(t.sightings.c.meetmatch_id == bindparam("b_meetmatch_id"))
+    .values(settled=True)
+)
+_CLEAR_SKIP = delete(t.skipped).where(
+    t.skipped.c.side == bindparam("side"), t.skipped.c.record_id == bindparam("record_id")
+)
+_RESOLVE = (
+    update(t.dead_letters)
+    .where(
+        t.dead_letters.c.resolved_at.is_(None),
+        t.dead_letters.c.source_side == bindparam("side"),
+        t.dead_letters.c.source_id == bindparam("record_id"),
+    )
+    .values(resolved_at=bindparam("now"))
+)
+_UPDATE_LINK = (
+    update(t.links)
+    .where(t.links.c.id == bindparam("link_id"))
+    .values({name: bindparam(name) for name in (*_LINK_COLUMNS, "updated_at")})
+)
+
+
+def _upsert_link(dialect: Any) -> Any:
+    """INSERT a link, or UPDATE the one holding its email; answers the link's id."""
+    new = dialect.insert(t.links).values(
+        {name: bindparam(name) for name in (*_LINK_COLUMNS, "created_at", "updated_at")}
+    )
+    return new.on_conflict_do_update(
+        index_elements=["email"],
+        set_={name: new.excluded[name] for name in (*_LINK_COLUMNS, "updated_at")},
+    ).returning(t.links.c.id)
+
+
+_UPSERT_LINK = {"postgresql": _upsert_link(postgresql), "sqlite": _upsert_link(sqlite)}
+
+
+async def _record_synced(conn: AsyncConnection, synced: Synced) -> None:
+    if synced.settle is not None:
+        await conn.execute(_SETTLE, {"b_meetmatch_id": synced.settle})
+    if synced.skip is not None:
+        side, record_id = synced.skip
+        await conn.execute(_CLEAR_SKIP, {"side": side, "record_id": record_id})
+    if synced.records:
+        now = utcnow()
+        await conn.execute(
+            _RESOLVE, [{"side": s, "record_id": r, "now": now} for s, r in synced.records]
+        )
+
+
+# Keys per IN (…) list: well below any backend's limit on bound parameters.
+_IN_CHUNK = 500
+
+
 def _insert_new(conn: AsyncConnection) -> Any:
     """The dialect's INSERT that can skip rows already there (SQLite and PostgreSQL both)."""
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -136,6 +203,50 @@ class Store:
             rows = await conn.execute(select(t.links))
             return [_link(row) for row in rows]
 
+    async def links_holding(
+        self,
+        *,
+        meetmatch_ids: Sequence[str] = (),
+        meetergo_ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+    ) -> list[Link]:
+        """Every link holding any of these keys (the batch lookups of planning)."""
+        found: dict[int, Link] = {}
+        async with self.tx() as conn:
+            for column, values in (
+                (t.links.c.meetmatch_id, meetmatch_ids),
+                (t.links.c.meetergo_id, meetergo_ids),
+                (t.links.c.email, emails),
+            ):
+                for start in range(0, len(values), _IN_CHUNK):
+                    chunk = list(values[start : start + _IN_CHUNK])
+                    for row in await conn.execute(select(t.links).where(column.in_(chunk))):
+                        found[row.id] = _link(row)
+        return list(found.values())
+
+    async def linked_meetergo_ids(self, chunk: int = 1000) -> AsyncIterator[list[str]]:
+        """The meetergo ids of live links (not tombstones), `chunk` at a time, by link id:
+        all of them without holding all of them."""
+        after = 0
+        while True:
+            async with self.tx() as conn:
+                rows = list(
+                    await conn.execute(
+                        select(t.links.c.id, t.links.c.meetergo_id)
+                        .where(
+                            t.links.c.id > after,
+                            t.links.c.meetergo_id.is_not(None),
+                            t.links.c.state != "meetergo_deleted",
+                        )
+                        .order_by(t.links.c.id)
+                        .limit(chunk)
+                    )
+                )
+            if not rows:
+                return
+            after = rows[-1].id
+            yield [row.meetergo_id for row in rows]
+
     async def find_link(
         self,
         *,
@@ -157,26 +268,22 @@ class Store:
                     return _link(row)
         return None
 
-    async def save_link(self, link: Link) -> Link:
-        """Insert or update a link (by id, else by email) and return it with its id."""
-        values = {name: getattr(link, name) for name in _LINK_COLUMNS}
-        now = utcnow()
+    async def save_link(self, link: Link, synced: Synced | None = None) -> Link:
+        """Insert or update a link (by id, else by email) and return it with its id; with
+        `synced`, what the write that made it settles, in the same transaction (this runs
+        after every write, so it is one round of statements, not three transactions)."""
+        values: dict[str, Any] = {name: getattr(link, name) for name in _LINK_COLUMNS}
+        values["updated_at"] = utcnow()
         async with self.tx() as conn:
-            link_id = link.id
-            if link_id is None:
-                existing = (
-                    await conn.execute(select(t.links.c.id).where(t.links.c.email == link.email))
-                ).scalar()
-                link_id = existing
-            if link_id is None:
-                result = await conn.execute(
-                    insert(t.links).values(**values, created_at=now, updated_at=now)
-                )
-                link_id = _new_id(result)
+            if link.id is not None:
+                link_id = link.id
+                await conn.execute(_UPDATE_LINK, {**values, "link_id": link_id})
             else:
-                await conn.execute(
-                    update(t.links).where(t.links.c.id == link_id).values(**values, updated_at=now)
-                )
+                upsert = _UPSERT_LINK[conn.dialect.name]
+                found = await conn.execute(upsert, {**values, "created_at": values["updated_at"]})
+                link_id = found.scalar_one()
+            if synced is not None:
+                await _record_synced(conn, synced)
         return link.but(id=link_id)
 
     async def link_counts(self) -> dict[str, int]:
@@ -336,39 +443,10 @@ class Store:
                     )
                 )
 
-    async def record_synced(
-        self,
-        *,
-        skip: tuple[str, str] | None,
-        records: Sequence[tuple[str, str]],
-        settle: str | None = None,
-    ) -> None:
-        """A record is in sync now: drop its skip, settle the dead letters of the pair's records
-        and (`settle`) the MeetMatch sighting, in one transaction (this runs after every write)."""
+    async def record_synced(self, synced: Synced) -> None:
+        """`Synced`'s bookkeeping on its own (a write that changed no link)."""
         async with self.tx() as conn:
-            if settle is not None:
-                await conn.execute(
-                    update(t.sightings)
-                    .where(t.sightings.c.meetmatch_id == settle)
-                    .values(settled=True)
-                )
-            if skip is not None:
-                await conn.execute(
-                    delete(t.skipped).where(
-                        t.skipped.c.side == skip[0], t.skipped.c.record_id == skip[1]
-                    )
-                )
-            now = utcnow()
-            for side, record_id in records:
-                await conn.execute(
-                    update(t.dead_letters)
-                    .where(
-                        t.dead_letters.c.source_side == side,
-                        t.dead_letters.c.source_id == record_id,
-                        t.dead_letters.c.resolved_at.is_(None),
-                    )
-                    .values(resolved_at=now)
-                )
+            await _record_synced(conn, synced)
 
     async def skipped(self) -> list[Skip]:
         async with self.tx() as conn:

@@ -27,7 +27,7 @@ from connector.errors import (
     UncertainWriteError,
     VendorError,
 )
-from connector.store.state import Skip, Store
+from connector.store.state import Link, Skip, Store, Synced
 from connector.sync.gate import PersonGate
 from connector.sync.links import LinkIndex
 from connector.sync.planner import meetergo_hash
@@ -146,10 +146,9 @@ class Applier:
         if plan.action is Action.SKIP:
             await self._skip(plan)
         elif plan.action in (Action.UNCHANGED, Action.LINK):
-            if plan.link is not None and plan.link != self.links.find(email=plan.link.email):
-                await self.links.save(plan.link)
+            changed = plan.link is not None and plan.link != self.links.peek(email=plan.link.email)
+            await self._linked(plan, plan.link if changed else None)
             self._count(plan)
-            await self._linked(plan)
             if plan.action is Action.LINK:
                 # Two existing records paired: a sync action like any write, logged as one.
                 target = plan.link.meetergo_id if plan.link else plan.meetergo_id
@@ -157,9 +156,10 @@ class Applier:
         elif plan.action is Action.UPDATE:
             assert plan.meetergo_id and plan.meetergo_draft and plan.link
             contact = await self.meetergo.update(plan.meetergo_id, plan.meetergo_draft)
-            await self.links.save(plan.link.but(meetergo_hash=meetergo_hash(contact, self.options)))
+            await self._linked(
+                plan, plan.link.but(meetergo_hash=meetergo_hash(contact, self.options))
+            )
             self._count(plan)
-            await self._linked(plan)
             self._act("update", Side.MEETERGO, plan, contact.id)
         elif plan.side is Side.MEETMATCH:
             await self._create_in_meetmatch(plan)
@@ -219,9 +219,12 @@ class Applier:
         self._count(plan)
         self._act("skip", plan.side, plan, None, reason=plan.reason)
 
-    async def _linked(self, plan: Plan) -> None:
-        """The record is in sync now: settle it and close what earlier failures left open."""
+    async def _linked(self, plan: Plan, link: Link | None = None) -> None:
+        """The record is in sync now: save its `link` (when it changed), settle the record
+        and close what earlier failures left open, in one transaction."""
         if plan.action is Action.UNCHANGED:
+            if link is not None:
+                await self.links.save(link)
             if plan.settles:
                 self.settled.append(plan.settles)
         else:
@@ -233,11 +236,15 @@ class Applier:
             if plan.link is not None:
                 records.add(("meetmatch", plan.link.meetmatch_id or ""))
                 records.add(("meetergo", plan.link.meetergo_id or ""))
-            await self.store.record_synced(
+            synced = Synced(
                 skip=None if keep_skip else (plan.source_side.value, plan.source_id),
                 records=sorted((side, record_id) for side, record_id in records if record_id),
                 settle=plan.settles,
             )
+            if link is not None:
+                await self.links.save(link, synced)
+            else:
+                await self.store.record_synced(synced)
 
     async def _dead_letter(self, plan: Plan, exc: Exception) -> None:
         message = f"{plan.describe()}: {exc}"
@@ -269,9 +276,8 @@ class Applier:
         contact, created = await self.meetmatch.create_contact(plan.meetmatch_draft)
         canonical = from_meetmatch(contact, self.options)
         digest = None if isinstance(canonical, EmailProblem) else content_hash(canonical)
-        await self.links.save(plan.link.but(meetmatch_id=contact.id, meetmatch_hash=digest))
+        await self._linked(plan, plan.link.but(meetmatch_id=contact.id, meetmatch_hash=digest))
         self._count(plan, created=created)
-        await self._linked(plan)
         self._act("create" if created else "link", Side.MEETMATCH, plan, contact.id)
 
     async def _create_in_meetergo(self, plan: Plan) -> MeetergoContact:
@@ -294,13 +300,13 @@ class Applier:
 
     async def _link_created_meetergo(self, plan: Plan, contact: MeetergoContact) -> None:
         assert plan.link is not None
-        await self.links.save(
+        await self._linked(
+            plan,
             plan.link.but(
                 meetergo_id=contact.id, meetergo_hash=meetergo_hash(contact, self.options)
-            )
+            ),
         )
         self._count(plan)
-        await self._linked(plan)
         self._act("create", Side.MEETERGO, plan, contact.id)
 
     async def _bulk(self, plans: Sequence[Plan], progress: Progress | None) -> None:

@@ -45,6 +45,9 @@ from mappings.records import (
 
 log = logging.getLogger("meetbridge.live")
 
+# Links live sync keeps between steps (each step fetches its own again; this only bounds memory).
+LIVE_LINKS = 5000
+
 MEETERGO_CONSUMED = frozenset({"booking_created", "booking_rescheduled", "form_submission"})
 
 
@@ -103,12 +106,13 @@ class LiveSync:
         # Serializes replays (the status page's button and the scheduled retry), nothing else.
         self.lock = asyncio.Lock()
 
-    async def reload_links(self) -> None:
-        await self.links.reload()
+    def forget_links(self) -> None:
+        """Drop what is known of links (another replica wrote them while this one stood by)."""
+        self.links.clear()
 
     @classmethod
     async def create(cls, rt: Runtime) -> LiveSync:
-        return cls(rt, await LinkIndex.load(rt.store))
+        return cls(rt, LinkIndex(rt.store, keep=LIVE_LINKS))
 
     # --- webhook deliveries ----------------------------------------------------------------
 

@@ -70,6 +70,8 @@ async def _resync_meetmatch(
     ):
         return None  # an echo, or seen before unchanged (a tombstone stays one)
     candidates = await applier.meetergo.find_by_email(known) if known else []
+    # Planning asks whether a candidate already stands for someone else.
+    await planner.links.prefetch(meetergo_ids=[c.id for c in candidates])
     linked = None
     deleted = False
     if link is not None and link.meetergo_id:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from connector.errors import StoreConflictError, StoreError
 from connector.store.lock import AlreadyRunningError, writer_lock
-from connector.store.state import Link, Skip, Store
+from connector.store.state import Link, Skip, Store, Synced
 from connector.store.tables import sync_runs
 
 
@@ -96,7 +96,7 @@ async def test_skips_are_recorded_once_per_record_and_cleared(store: Store) -> N
     await store.record_skip(Skip("meetergo", "g1", "x@", "invalid_email", "bad syntax"))
     assert [(s.record_id, s.reason) for s in await store.skipped()] == [("g1", "invalid_email")]
     await store.record_skip(Skip("meetmatch", "m1", None, "no_email", None))
-    await store.record_synced(skip=("meetergo", "g1"), records=[])
+    await store.record_synced(Synced(skip=("meetergo", "g1"), records=[]))
     assert [(s.side, s.record_id) for s in await store.skipped()] == [("meetmatch", "m1")]
 
 
@@ -115,7 +115,7 @@ async def test_dead_letters_count_attempts_and_resolve(store: Store) -> None:
     [letter] = await store.open_dead_letters()
     assert (letter.attempts, letter.error, letter.payload) == (2, "HTTP 502", kwargs["payload"])
     other = await store.add_dead_letter(error="HTTP 500", **{**kwargs, "source_id": "g2"})  # type: ignore[arg-type]
-    await store.record_synced(skip=None, records=[("meetmatch", "m9"), ("meetergo", "g1")])
+    await store.record_synced(Synced(skip=None, records=[("meetmatch", "m9"), ("meetergo", "g1")]))
     assert [letter.id for letter in await store.open_dead_letters()] == [other]
 
 
@@ -158,3 +158,15 @@ async def test_one_writer_at_a_time(any_state_url: str) -> None:
     # Released on exit: the next writer gets it.
     async with writer_lock(any_state_url):
         pass
+
+
+async def test_a_link_saved_by_email_is_upserted_with_what_its_write_settles(store: Store) -> None:
+    first = await store.save_link(Link(email="a@example.com", meetmatch_id="m1", origin="x"))
+    await store.record_skip(Skip("meetergo", "g1", "a@example.com", "no_email", None))
+    await store.record_sightings([("m1", "a@example.com", {"id": "m1"})])
+    synced = Synced(skip=("meetergo", "g1"), records=[("meetergo", "g1")], settle="m1")
+    again = await store.save_link(Link(email="a@example.com", meetergo_id="g1", origin="x"), synced)
+    assert again.id == first.id  # the same person's link, found by its email
+    assert (await store.find_link(email="a@example.com")) == again
+    assert await store.skipped() == []
+    assert await store.unsettled_sightings() == []
