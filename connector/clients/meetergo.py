@@ -8,8 +8,9 @@ lost raises `UncertainWriteError` instead of being retried (the caller looks fir
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import httpx
@@ -26,6 +27,8 @@ from mappings.records import MeetergoContact, MeetergoDraft, MeetergoPage, Meete
 VENDOR = "meetergo"
 log = logging.getLogger(__name__)
 PAGE_LIMIT = 100  # meetergo's maximum page size
+# Pages of a walk requested before the caller asks for them.
+READ_AHEAD = 4
 BULK_LIMIT = 1000  # contacts per bulk call
 
 
@@ -125,22 +128,50 @@ class MeetergoClient:
         )
 
     async def iter_pages(
-        self, *, sort_by: str = "createdAt", sort_order: str = "ASC", limit: int = PAGE_LIMIT
-    ) -> AsyncIterator[MeetergoPage]:
-        """Every page, oldest contacts first by default.
+        self,
+        *,
+        sort_by: str = "createdAt",
+        sort_order: str = "ASC",
+        limit: int = PAGE_LIMIT,
+        ahead: int = READ_AHEAD,
+    ) -> AsyncGenerator[MeetergoPage, None]:
+        """Every page in order, oldest contacts first by default.
 
         Oldest first means contacts created during the walk land on the last page instead of
         shifting the pages not yet read. Rows that tie on the sort key have no stable order
         between requests, so pages may overlap and miss rows: the caller dedupes by id and
         checks the count against `total`.
+
+        Once the first page tells how many there are, up to `ahead` later pages are requested
+        while the caller works: a page's round trip then hides behind the budget's pace
+        instead of adding to it (the budget still paces every request).
         """
-        page = 1
-        while True:
-            current = await self.list_page(page, limit, sort_by=sort_by, sort_order=sort_order)
-            yield current
-            if not current.contacts or page >= current.total_pages:
-                return
-            page += 1
+        first = await self.list_page(1, limit, sort_by=sort_by, sort_order=sort_order)
+        yield first
+        if not first.contacts or first.total_pages <= 1:
+            return
+        last_page = first.total_pages
+        pending: dict[int, asyncio.Task[MeetergoPage]] = {}
+        following = 2
+        try:
+            page = 2
+            while page <= last_page:
+                while following <= last_page and len(pending) < max(1, ahead):
+                    pending[following] = asyncio.ensure_future(
+                        self.list_page(following, limit, sort_by=sort_by, sort_order=sort_order)
+                    )
+                    following += 1
+                current = await pending.pop(page)
+                yield current
+                if not current.contacts:
+                    return
+                # Contacts created during the walk may add pages at the end.
+                last_page = max(last_page, current.total_pages)
+                page += 1
+        finally:
+            for task in pending.values():
+                task.cancel()
+            await asyncio.gather(*pending.values(), return_exceptions=True)
 
     async def find_by_email(self, email: str) -> list[MeetergoContact]:
         """Contacts whose normalized email equals `email` (a search, then an exact filter)."""

@@ -8,6 +8,7 @@ there are no contact webhooks, only booking events, which may arrive twice and a
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import random
@@ -79,6 +80,10 @@ class MeetergoState(VendorState):
         self.company_id = "3f6e2b1a-8c4d-4e9f-a0b1-c2d3e4f5a6b7"
         self.meeting_type_id = "7c1d9e2f-4a3b-4c5d-8e6f-0a1b2c3d4e5f"
         self._contacts: dict[str, Json] = {}
+        # The contacts in GET /crm's order, per sort: rebuilt after any write that can change
+        # the order (`_changed`), so paging 100,000 contacts does not sort them for every page.
+        self._orders: dict[tuple[str, bool], tuple[list[Json], list[int]]] = {}
+        self._haystacks: list[tuple[Json, tuple[str, tuple[str, ...]]]] | None = None
         self.bookings = BookingLedger(self.company_id, self.meeting_type_id, self.new_id)
         self.webhooks: dict[str, Json] = {}
         # Orders rows that tie on every sort key differently at each request (seeded: repeatable).
@@ -140,6 +145,7 @@ class MeetergoState(VendorState):
         contact["tags"] = contact["tags"] or []
         contact["additionalData"] = contact["additionalData"] or {}
         self._contacts[contact["id"]] = contact
+        self._changed()
         return copy.deepcopy(contact)
 
     def update_contact(self, contact_id: str, fields: Json) -> Json | None:
@@ -149,10 +155,12 @@ class MeetergoState(VendorState):
             return None
         contact.update(copy.deepcopy({k: v for k, v in fields.items() if k in WRITABLE_FIELDS}))
         contact["updatedAt"] = self._stamp()
+        self._changed()
         return copy.deepcopy(contact)
 
     def delete_contact(self, contact_id: str) -> bool:
         """Remove a contact; False when there was none."""
+        self._changed()
         return self._contacts.pop(contact_id, None) is not None
 
     def user_create_contact(self, *, created_at: datetime | None = None, **fields: Any) -> Json:
@@ -176,6 +184,7 @@ class MeetergoState(VendorState):
         old import or integration left behind, which GET /crm still lists and counts in
         `total`, and which a strict client cannot parse. KeyError when there is no contact."""
         self._contacts[contact_id].update(copy.deepcopy(raw))
+        self._changed()
 
     def get_contact(self, contact_id: str) -> Json | None:
         """One contact by id, or None."""
@@ -209,11 +218,12 @@ class MeetergoState(VendorState):
         order and first in descending order, as PostgreSQL does; createdAt breaks ties.
         """
         term = search_term.casefold() if search_term else None
+        # A term holding the separator could match across two fields: check those field by field.
+        joined = term is not None and _SEPARATOR not in term
         found = []
-        for contact in self._contacts.values():
-            if term is not None and not any(
-                term in (contact.get(name) or "").casefold()
-                for name in ("firstName", "lastName", "email", "phoneNumber")
+        for contact, fields in self._searchable():
+            if term is not None and not (
+                term in fields[0] if joined else any(term in f for f in fields[1])
             ):
                 continue
             if tags and not set(tags) & set(contact["tags"]):
@@ -222,14 +232,77 @@ class MeetergoState(VendorState):
                 continue
             found.append(contact)
 
-        def key(contact: Json) -> tuple[bool, str, str]:
-            value = contact.get(sort_by)
-            text = value.casefold() if isinstance(value, str) else ""
-            return (value is None, text, contact["createdAt"])
-
         self.tie_order.shuffle(found)
-        found.sort(key=key, reverse=descending)
+        found.sort(key=_sort_key(sort_by), reverse=descending)
         return found
+
+    def _changed(self) -> None:
+        self._orders.clear()
+        self._haystacks = None
+
+    def _searchable(self) -> list[tuple[Json, tuple[str, tuple[str, ...]]]]:
+        """Each contact with its searched fields case-folded (joined, and one by one)."""
+        if self._haystacks is None:
+            self._haystacks = []
+            for contact in self._contacts.values():
+                fields = tuple((contact.get(name) or "").casefold() for name in _SEARCHED)
+                self._haystacks.append((contact, (_SEPARATOR.join(fields), fields)))
+        return self._haystacks
+
+    def search_page(
+        self,
+        page: int,
+        limit: int,
+        *,
+        search_term: str | None = None,
+        tags: list[str] | None = None,
+        owner_id: str | None = None,
+        sort_by: str = "createdAt",
+        descending: bool = True,
+    ) -> tuple[list[Json], int]:
+        """One page of `search` and the total it pages through.
+
+        Without filters the order is kept between requests and only the runs of tied rows the
+        page touches are shuffled: the same answers as sorting everything each time (ties in
+        any order, anew on every request), at the cost of one page.
+        """
+        start = (page - 1) * limit
+        if search_term or tags or owner_id is not None:
+            found = self.search(
+                search_term=search_term,
+                tags=tags,
+                owner_id=owner_id,
+                sort_by=sort_by,
+                descending=descending,
+            )
+            return found[start : start + limit], len(found)
+        ordered, runs = self._ordered(sort_by, descending)
+        end = min(start + limit, len(ordered))
+        window: list[Json] = []
+        index = bisect.bisect_right(runs, start) - 1
+        while index >= 0 and index < len(runs) and runs[index] < end:
+            run_start = runs[index]
+            run_end = runs[index + 1] if index + 1 < len(runs) else len(ordered)
+            tied = ordered[run_start:run_end]
+            if len(tied) > 1:
+                self.tie_order.shuffle(tied)
+            window.extend(tied[max(start, run_start) - run_start : end - run_start])
+            index += 1
+        return window, len(ordered)
+
+    def _ordered(self, sort_by: str, descending: bool) -> tuple[list[Json], list[int]]:
+        """Every contact in the sort's order, and where each run of equal sort keys starts."""
+        cached = self._orders.get((sort_by, descending))
+        if cached is None:
+            key = _sort_key(sort_by)
+            ordered = sorted(self._contacts.values(), key=key, reverse=descending)
+            runs = [
+                i
+                for i, contact in enumerate(ordered)
+                if i == 0 or key(contact) != key(ordered[i - 1])
+            ]
+            cached = self._orders[(sort_by, descending)] = (ordered, runs)
+        return cached
 
     def row(self, contact: Json) -> Json:
         """A contact as GET /crm and POST /crm show it: wrapped in `item`, with appointments."""
@@ -328,6 +401,7 @@ class MeetergoState(VendorState):
                 changed = True
         if changed:
             contact["updatedAt"] = self._stamp()
+            self._changed()
 
     # ---- webhooks ------------------------------------------------------------------------
     def add_webhook(
@@ -417,3 +491,19 @@ class MeetergoState(VendorState):
 def meetergo_app(state: MeetergoState) -> Starlette:
     """The meetergo REST API over `state`; mount it where the base URL should point."""
     return Starlette(routes=routes(state))
+
+
+# What GET /crm's searchTerm looks in, and a character no term of a real search holds.
+_SEARCHED = ("firstName", "lastName", "email", "phoneNumber")
+_SEPARATOR = "\x00"
+
+
+def _sort_key(sort_by: str) -> Callable[[Json], tuple[bool, str, str]]:
+    """GET /crm's order: nulls after values ascending (first descending), createdAt breaks ties."""
+
+    def key(contact: Json) -> tuple[bool, str, str]:
+        value = contact.get(sort_by)
+        text = value.casefold() if isinstance(value, str) else ""
+        return (value is None, text, contact["createdAt"])
+
+    return key

@@ -62,21 +62,22 @@ def routes(state: MeetergoState) -> list[Route]:
         sort_order = query.get("sortOrder", "DESC")
         if sort_order not in ("ASC", "DESC"):
             raise ApiError(400, "sortOrder must be one of: ASC, DESC", "sortOrder")
-        found = state.search(
+        window, total = state.search_page(
+            page,
+            limit,
             search_term=query.get("searchTerm") or None,
             tags=query.getlist("tags") + query.getlist("tags[]"),
             owner_id=query.get("ownerId") or None,
             sort_by=sort_by,
             descending=sort_order == "DESC",
         )
-        window = found[(page - 1) * limit : page * limit]
         return json_response(
             {
                 "result": [state.row(contact) for contact in window],
                 "page": page,
                 "limit": limit,
-                "total": len(found),
-                "totalPages": math.ceil(len(found) / limit),
+                "total": total,
+                "totalPages": math.ceil(total / limit),
             }
         )
 

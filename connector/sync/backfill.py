@@ -19,6 +19,7 @@ not saved is found again by email (meetergo) or answered with the existing recor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,14 +94,18 @@ async def _scan_meetergo(client: MeetergoClient, hooks: BackfillHooks, scan: Sca
     expected = 0
     for sort_by, order in SCAN_ORDERS:
         first = True
-        async for page in client.iter_pages(sort_by=sort_by, sort_order=order):
-            if first:
-                hooks.phase(f"reading meetergo (by {sort_by})", page.total)
-                first = False
-            expected = max(expected, page.total)
-            # A page boundary shifted under us: rows read before are kept once, by id.
-            await scan.add([_row(contact) for contact in page.contacts])
-            hooks.advance(len(page.contacts))
+        # Closed on the way out, error or not: the pages read ahead stop with the walk.
+        async with contextlib.aclosing(
+            client.iter_pages(sort_by=sort_by, sort_order=order)
+        ) as pages:
+            async for page in pages:
+                if first:
+                    hooks.phase(f"reading meetergo (by {sort_by})", page.total)
+                    first = False
+                expected = max(expected, page.total)
+                # A page boundary shifted under us: rows read before are kept once, by id.
+                await scan.add([_row(contact) for contact in page.contacts])
+                hooks.advance(len(page.contacts))
         seen = await scan.count()
         if seen >= expected:
             return True
@@ -188,6 +193,12 @@ async def run_backfill(
                 gate=gate,
             )
         status = "failed" if summary.failed else "ok"
+        log.info(
+            "backfill done: %d MeetMatch people, %d meetergo contacts, %d state statements",
+            report.meetmatch_seen,
+            report.meetergo_seen,
+            store.statements,
+        )
         return report
     finally:
         if run_id is not None:

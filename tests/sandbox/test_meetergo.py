@@ -111,6 +111,48 @@ async def test_created_at_has_second_resolution_and_ties_have_no_stable_order(
     assert len(seen) < 50
 
 
+def test_pages_without_filters_match_a_full_sort_and_follow_every_write() -> None:
+    """Paging keeps its order between requests for speed; it must answer as a full sort would."""
+    mg = MeetergoState(["k"])
+    names = ["Zoe", "anna", "Bea", "anna", None, "Carl", "bea", "Dora"]
+    for i, name in enumerate(names):
+        mg.user_create_contact(
+            firstName=name, email=f"{i}@x.io", created_at=EPOCH + timedelta(seconds=i)
+        )
+
+    def paged(sort_by: str, descending: bool, limit: int = 3) -> list[str]:
+        rows, total = [], None
+        for page in range(1, 5):
+            window, total = mg.search_page(page, limit, sort_by=sort_by, descending=descending)
+            rows += [c["email"] for c in window]
+        assert total == len(mg.all_contacts())
+        return rows
+
+    for sort_by in ("createdAt", "firstName", "email"):
+        for descending in (False, True):
+            full = [c["email"] for c in mg.search(sort_by=sort_by, descending=descending)]
+            assert paged(sort_by, descending) == full  # no ties: createdAt breaks them all
+
+    # Writes change the order at once: an older contact, a rename, a deletion.
+    oldest = mg.user_create_contact(
+        firstName="Old", email="old@x.io", created_at=EPOCH - timedelta(days=1)
+    )
+    assert mg.search_page(1, 1, descending=False)[0][0]["id"] == oldest["id"]
+    mg.user_update_contact(oldest["id"], firstName="Aaron")
+    assert mg.search_page(1, 1, sort_by="firstName", descending=False)[0][0]["firstName"] == "Aaron"
+    mg.user_delete_contact(oldest["id"])
+    assert oldest["id"] not in {c["id"] for c in mg.search_page(1, 100, descending=False)[0]}
+
+
+def test_tied_rows_are_shuffled_anew_on_every_page_request() -> None:
+    mg = MeetergoState(["k"])
+    for i in range(40):
+        mg.user_create_contact(email=f"{i}@x.io", created_at=EPOCH)
+    firsts = {tuple(c["email"] for c in mg.search_page(1, 10)[0]) for _ in range(20)}
+    assert len(firsts) > 1  # the same page, different rows: no stable order among ties
+    assert all(len(set(page)) == 10 for page in firsts)
+
+
 async def test_a_bulk_call_stamps_all_its_contacts_alike(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:

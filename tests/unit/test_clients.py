@@ -331,3 +331,49 @@ async def test_a_long_retry_after_is_capped_by_the_total_time_bound() -> None:
         await policy.run(refused, idempotent=True)
     assert 0.9 <= time.monotonic() - started < 2.0
     assert calls == 2  # one wait of the capped second, then the time bound stops it
+
+
+def _page(request: httpx.Request, pages: int) -> object:
+    number = int(request.url.params["page"])
+    rows = [{"item": {**MG_CONTACT, "id": f"g{number}"}}]
+    return {"result": rows, "page": number, "limit": 100, "total": pages, "totalPages": pages}
+
+
+@respx.mock
+async def test_meetergo_walk_reads_ahead_and_yields_pages_in_order(
+    http: httpx.AsyncClient,
+) -> None:
+    in_flight, peak = [0], [0]
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        await asyncio.sleep(0.01)  # a round trip: pages asked for meanwhile overlap it
+        in_flight[0] -= 1
+        return httpx.Response(200, json=_page(request, 9))
+
+    route = respx.get(f"{MG}/crm").mock(side_effect=answer)
+    pages = [p async for p in meetergo(http).iter_pages(ahead=3)]
+    assert [p.contacts[0].id for p in pages] == [f"g{n}" for n in range(1, 10)]
+    assert route.call_count == 9  # each page once, none past the last
+    assert peak[0] == 3
+
+
+@respx.mock
+async def test_meetergo_walk_stops_its_read_ahead_when_a_page_fails(
+    http: httpx.AsyncClient,
+) -> None:
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.params["page"] == "3":
+            return httpx.Response(403, json={"statusCode": 403, "message": "Forbidden"})
+        await asyncio.sleep(0.01)
+        return httpx.Response(200, json=_page(request, 50))
+
+    route = respx.get(f"{MG}/crm").mock(side_effect=answer)
+    seen = []
+    with pytest.raises(AuthError):
+        async for page in meetergo(http).iter_pages(ahead=4):
+            seen.append(page.page)
+    assert seen == [1, 2]
+    await asyncio.sleep(0.05)  # anything still running would ask for more pages now
+    assert route.call_count <= 6  # page 1, then pages 2-5 read ahead, then at most one more

@@ -1,0 +1,1 @@
+"""Benchmarks of meetbridge against the sandbox: `python -m bench`."""
