@@ -8,12 +8,12 @@ there are no contact webhooks, only booking events, which may arrive twice and a
 
 from __future__ import annotations
 
-import bisect
+import contextlib
 import copy
 import json
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from .faults import Faults
 from .limits import TokenBucket
 from .meetergo_api import routes
 from .meetergo_bookings import Attendee, BookingLedger, envelope
+from .meetergo_index import ContactIndex, sort_key
 from .meetergo_schema import PLATFORM_KEY_PREFIX, USER_ID_HEADER, WRITABLE_FIELDS, error_body
 
 
@@ -80,10 +81,8 @@ class MeetergoState(VendorState):
         self.company_id = "3f6e2b1a-8c4d-4e9f-a0b1-c2d3e4f5a6b7"
         self.meeting_type_id = "7c1d9e2f-4a3b-4c5d-8e6f-0a1b2c3d4e5f"
         self._contacts: dict[str, Json] = {}
-        # The contacts in GET /crm's order, per sort: rebuilt after any write that can change
-        # the order (`_changed`), so paging 100,000 contacts does not sort them for every page.
-        self._orders: dict[tuple[str, bool], tuple[list[Json], list[int]]] = {}
-        self._haystacks: list[tuple[Json, tuple[str, tuple[str, ...]]]] | None = None
+        # GET /crm's orders and search fields, updated by every write (`_rewrite`).
+        self._index = ContactIndex(self._contacts.values)
         self.bookings = BookingLedger(self.company_id, self.meeting_type_id, self.new_id)
         self.webhooks: dict[str, Json] = {}
         # Orders rows that tie on every sort key differently at each request (seeded: repeatable).
@@ -145,7 +144,7 @@ class MeetergoState(VendorState):
         contact["tags"] = contact["tags"] or []
         contact["additionalData"] = contact["additionalData"] or {}
         self._contacts[contact["id"]] = contact
-        self._changed()
+        self._index.add(contact)
         return copy.deepcopy(contact)
 
     def update_contact(self, contact_id: str, fields: Json) -> Json | None:
@@ -153,15 +152,18 @@ class MeetergoState(VendorState):
         contact = self._contacts.get(contact_id)
         if contact is None:
             return None
-        contact.update(copy.deepcopy({k: v for k, v in fields.items() if k in WRITABLE_FIELDS}))
-        contact["updatedAt"] = self._stamp()
-        self._changed()
+        with self._rewrite(contact):
+            contact.update(copy.deepcopy({k: v for k, v in fields.items() if k in WRITABLE_FIELDS}))
+            contact["updatedAt"] = self._stamp()
         return copy.deepcopy(contact)
 
     def delete_contact(self, contact_id: str) -> bool:
         """Remove a contact; False when there was none."""
-        self._changed()
-        return self._contacts.pop(contact_id, None) is not None
+        contact = self._contacts.pop(contact_id, None)
+        if contact is None:
+            return False
+        self._index.remove(contact)
+        return True
 
     def user_create_contact(self, *, created_at: datetime | None = None, **fields: Any) -> Json:
         """A user adds a contact in meetergo's UI: no webhook (meetergo has no contact events)."""
@@ -183,8 +185,9 @@ class MeetergoState(VendorState):
         """Overwrite fields with values no API call could store (e.g. `tags="VIP"`): a row an
         old import or integration left behind, which GET /crm still lists and counts in
         `total`, and which a strict client cannot parse. KeyError when there is no contact."""
-        self._contacts[contact_id].update(copy.deepcopy(raw))
-        self._changed()
+        contact = self._contacts[contact_id]
+        with self._rewrite(contact):
+            contact.update(copy.deepcopy(raw))
 
     def get_contact(self, contact_id: str) -> Json | None:
         """One contact by id, or None."""
@@ -218,14 +221,8 @@ class MeetergoState(VendorState):
         order and first in descending order, as PostgreSQL does; createdAt breaks ties.
         """
         term = search_term.casefold() if search_term else None
-        # A term holding the separator could match across two fields: check those field by field.
-        joined = term is not None and _SEPARATOR not in term
         found = []
-        for contact, fields in self._searchable():
-            if term is not None and not (
-                term in fields[0] if joined else any(term in f for f in fields[1])
-            ):
-                continue
+        for contact in self._index.matching(term) if term else self._contacts.values():
             if tags and not set(tags) & set(contact["tags"]):
                 continue
             if owner_id is not None and contact["accountOwnerId"] != owner_id:
@@ -233,21 +230,17 @@ class MeetergoState(VendorState):
             found.append(contact)
 
         self.tie_order.shuffle(found)
-        found.sort(key=_sort_key(sort_by), reverse=descending)
+        found.sort(key=sort_key(sort_by), reverse=descending)
         return found
 
-    def _changed(self) -> None:
-        self._orders.clear()
-        self._haystacks = None
-
-    def _searchable(self) -> list[tuple[Json, tuple[str, tuple[str, ...]]]]:
-        """Each contact with its searched fields case-folded (joined, and one by one)."""
-        if self._haystacks is None:
-            self._haystacks = []
-            for contact in self._contacts.values():
-                fields = tuple((contact.get(name) or "").casefold() for name in _SEARCHED)
-                self._haystacks.append((contact, (_SEPARATOR.join(fields), fields)))
-        return self._haystacks
+    @contextlib.contextmanager
+    def _rewrite(self, contact: Json) -> Iterator[None]:
+        """Around an in-place change of `contact`: its place in every order is filed anew."""
+        self._index.remove(contact)
+        try:
+            yield
+        finally:
+            self._index.add(contact)
 
     def search_page(
         self,
@@ -276,33 +269,7 @@ class MeetergoState(VendorState):
                 descending=descending,
             )
             return found[start : start + limit], len(found)
-        ordered, runs = self._ordered(sort_by, descending)
-        end = min(start + limit, len(ordered))
-        window: list[Json] = []
-        index = bisect.bisect_right(runs, start) - 1
-        while index >= 0 and index < len(runs) and runs[index] < end:
-            run_start = runs[index]
-            run_end = runs[index + 1] if index + 1 < len(runs) else len(ordered)
-            tied = ordered[run_start:run_end]
-            if len(tied) > 1:
-                self.tie_order.shuffle(tied)
-            window.extend(tied[max(start, run_start) - run_start : end - run_start])
-            index += 1
-        return window, len(ordered)
-
-    def _ordered(self, sort_by: str, descending: bool) -> tuple[list[Json], list[int]]:
-        """Every contact in the sort's order, and where each run of equal sort keys starts."""
-        cached = self._orders.get((sort_by, descending))
-        if cached is None:
-            key = _sort_key(sort_by)
-            ordered = sorted(self._contacts.values(), key=key, reverse=descending)
-            runs = [
-                i
-                for i, contact in enumerate(ordered)
-                if i == 0 or key(contact) != key(ordered[i - 1])
-            ]
-            cached = self._orders[(sort_by, descending)] = (ordered, runs)
-        return cached
+        return self._index.page(sort_by, descending, start, limit, self.tie_order)
 
     def row(self, contact: Json) -> Json:
         """A contact as GET /crm and POST /crm show it: wrapped in `item`, with appointments."""
@@ -365,7 +332,8 @@ class MeetergoState(VendorState):
                 )["id"]
             ]
         else:
-            self._enrich(contact, firstname, lastname, phone, answers)
+            with self._rewrite(contact):
+                self._enrich(contact, firstname, lastname, phone, answers)
         person = Attendee(email, firstname, lastname, phone, timezone, language)
         booking = self.bookings.add(
             contact["id"], person, start=start, duration_minutes=duration_minutes, answers=answers
@@ -401,7 +369,6 @@ class MeetergoState(VendorState):
                 changed = True
         if changed:
             contact["updatedAt"] = self._stamp()
-            self._changed()
 
     # ---- webhooks ------------------------------------------------------------------------
     def add_webhook(
@@ -491,19 +458,3 @@ class MeetergoState(VendorState):
 def meetergo_app(state: MeetergoState) -> Starlette:
     """The meetergo REST API over `state`; mount it where the base URL should point."""
     return Starlette(routes=routes(state))
-
-
-# What GET /crm's searchTerm looks in, and a character no term of a real search holds.
-_SEARCHED = ("firstName", "lastName", "email", "phoneNumber")
-_SEPARATOR = "\x00"
-
-
-def _sort_key(sort_by: str) -> Callable[[Json], tuple[bool, str, str]]:
-    """GET /crm's order: nulls after values ascending (first descending), createdAt breaks ties."""
-
-    def key(contact: Json) -> tuple[bool, str, str]:
-        value = contact.get(sort_by)
-        text = value.casefold() if isinstance(value, str) else ""
-        return (value is None, text, contact["createdAt"])
-
-    return key

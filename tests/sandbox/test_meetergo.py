@@ -144,6 +144,24 @@ def test_pages_without_filters_match_a_full_sort_and_follow_every_write() -> Non
     assert oldest["id"] not in {c["id"] for c in mg.search_page(1, 100, descending=False)[0]}
 
 
+def test_search_term_follows_every_write() -> None:
+    mg = MeetergoState(["k"])
+    anna = mg.user_create_contact(firstName="Anna", email="anna@x.io")
+    mg.user_create_contact(firstName="Joanna", email="jo@x.io")
+
+    def found(term: str) -> set[str]:
+        return {c["email"] for c in mg.search_page(1, 100, search_term=term)[0]}
+
+    assert found("ANNA") == {"anna@x.io", "jo@x.io"}  # substring, case-insensitive
+    mg.user_update_contact(anna["id"], firstName="Berta", email="berta@x.io")
+    assert found("anna") == {"jo@x.io"}
+    assert found("berta@") == {"berta@x.io"}
+    mg.user_delete_contact(anna["id"])
+    assert found("berta") == set()
+    mg.book("carl@x.io", "Carl", None)
+    assert found("carl") == {"carl@x.io"}
+
+
 def test_tied_rows_are_shuffled_anew_on_every_page_request() -> None:
     mg = MeetergoState(["k"])
     for i in range(40):
