@@ -94,14 +94,24 @@ def _live(results: dict[str, Any]) -> list[str]:
         r = results.get(key)
         if not r:
             continue
+        ok = r["p99_ms"] <= r["target_p99_ms"] and r["lost"] == 0
         lines.append(
             f"| {name} | {r['count']:,} | {r['per_second']:g}/s | {r['p50_ms']:.1f} | "
             f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['lost']} | "
-            f"{r['target_ms']:.0f} | {_verdict(r['p99_ms'] <= r['target_ms'] and r['lost'] == 0)} |"
+            f"{r['target_p99_ms']:.0f} | {_verdict(ok)} |"
         )
-    detail = results.get("live_reconcile", {}).get("detail")
-    if detail:
-        lines += ["", str(detail)]
+    scan = results.get("live_reconcile", {}).get("reconcile")
+    if scan:
+        lines += [
+            "",
+            f"Reconcile case: {results['live_reconcile']['reconcile_contacts']:,} linked contacts, "
+            f"meetergo budget {scan['budget_rpm']:,.0f}/min (one slot = {scan['slot_ms']:.0f} ms, "
+            f"so the target is {scan['slot_ms']:.0f} + 150 ms). meetergo saw "
+            f"{scan['achieved_rpm']:,.0f}/min ({scan['utilization'] * 100:.0f} % of the budget): "
+            f"live {scan['live_rpm']:,.0f}/min, the scan {scan['background_rpm']:,.0f}/min "
+            f"({scan['scan_pages']:,} pages); the scan ran the whole window: "
+            f"{'yes' if scan['scan_ran_whole_window'] else 'no'}.",
+        ]
     lines.append("")
     return lines
 

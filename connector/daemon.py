@@ -27,7 +27,7 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from connector import commands
-from connector.clients.budget import background_work
+from connector.clients.budget import background_work, live_work
 from connector.errors import (
     AuthError,
     ConfigError,
@@ -284,7 +284,8 @@ class Daemon:
             await self.inbox.done(delivery.id)
             return
         try:
-            await self.live.apply_delivery(delivery)
+            with live_work():
+                await self.live.apply_delivery(delivery)
         except AuthError as exc:
             log.error(
                 "delivery %s (%s) waits for a working key: %s", delivery.id, delivery.event, exc

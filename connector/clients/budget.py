@@ -5,9 +5,14 @@ request takes one. After a 429 the whole budget pauses for the vendor's `Retry-A
 every request with that key would be refused just the same.
 
 Two lanes share one bucket: live work (webhooks, polls, replays) and background work (the
-reconcile scan). A background request takes a token only while no live request is waiting, so a
-scan of 100,000 contacts delays a webhook by at most the one request already granted. Work marks
-itself as background with `background_work()`; the mark follows the asyncio context into tasks.
+reconcile scan). A background request takes a token only while no live request is waiting, and
+never the last one: a scan of 100,000 contacts saturating the budget leaves a token for the next
+webhook, which then goes out at once instead of a slot later. Work marks itself as background
+with `background_work()`; the mark follows the asyncio context into tasks.
+
+The lanes share the CPU too: a scan plans hundreds of contacts between two requests. Background
+loops call `yield_to_live()` at each step, which lets the event loop run anything ready and waits
+while live work is being applied (`live_work()`), so a webhook is not queued behind planning.
 """
 
 from __future__ import annotations
@@ -22,6 +27,35 @@ _BACKGROUND: ContextVar[bool] = ContextVar("meetbridge_background_work", default
 
 # How long a background request naps while live work holds the bucket.
 _YIELD_SECONDS = 0.005
+# How long one background step waits for live work to finish before it goes on anyway (live
+# work that never pauses must not stop a reconcile for good).
+_LIVE_PATIENCE_SECONDS = 1.0
+_live_in_flight = 0
+
+
+@contextlib.contextmanager
+def live_work() -> Iterator[None]:
+    """Live work (one delivery, one poll) being applied: background steps wait for it."""
+    global _live_in_flight
+    _live_in_flight += 1
+    try:
+        yield
+    finally:
+        _live_in_flight -= 1
+
+
+async def yield_to_live() -> None:
+    """A step of background work: let ready tasks run, and wait while live work is applied.
+
+    Outside `background_work()` this only yields to the event loop.
+    """
+    await asyncio.sleep(0)
+    if not _BACKGROUND.get():
+        return
+    waited = 0.0
+    while _live_in_flight and waited < _LIVE_PATIENCE_SECONDS:
+        await asyncio.sleep(_YIELD_SECONDS)
+        waited += _YIELD_SECONDS
 
 
 @contextlib.contextmanager
@@ -53,6 +87,8 @@ class RateBudget:
         self._paused_until = 0.0
         self._live_waiting = 0
         self.acquired = 0
+        # Tokens background work needs in the bucket before it takes one.
+        self._background_floor = 2.0 if burst >= 2 else 1.0
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
@@ -75,6 +111,9 @@ class RateBudget:
         try:
             while True:
                 delay = self.wait_time()
+                if background and delay <= 0 and self._tokens < self._background_floor:
+                    # Background work leaves the last token to live work (burst permitting).
+                    delay = (self._background_floor - self._tokens) / self.rate
                 # Check and take happen with no await between them: no other task can slip in.
                 if delay <= 0 and (not background or self._live_waiting == 0):
                     self._tokens -= 1

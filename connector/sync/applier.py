@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.clients.budget import yield_to_live
 from connector.clients.meetergo import BULK_LIMIT, PAGE_LIMIT, MeetergoClient
 from connector.clients.meetmatch import MeetMatchClient
 from connector.errors import (
@@ -123,6 +124,8 @@ class Applier:
         await asyncio.gather(*(gated(c) for c in calls))
 
     async def _guarded(self, plan: Plan, progress: Progress | None) -> None:
+        # A reconcile's plan waits while a webhook is applied (a live plan only yields).
+        await yield_to_live()
         try:
             if self.dry_run:
                 self._count(plan)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
+from connector.clients.budget import yield_to_live
 from connector.clients.meetergo import MeetergoClient
 from connector.clients.meetmatch import MeetMatchClient
 from connector.errors import RecordError
@@ -89,6 +90,16 @@ def _contacts(payloads: list[dict[str, Any]]) -> list[MeetergoContact]:
     return [MeetergoContact.model_validate(p) for p in payloads]
 
 
+async def _batch_contacts(payloads: list[dict[str, Any]]) -> list[MeetergoContact]:
+    """`_contacts` in steps of 50, yielding between them: a reconcile's batch of 500 must not
+    hold the event loop while a webhook waits."""
+    contacts: list[MeetergoContact] = []
+    for start in range(0, len(payloads), 50):
+        await yield_to_live()
+        contacts.extend(_contacts(payloads[start : start + 50]))
+    return contacts
+
+
 async def _scan_meetergo(client: MeetergoClient, hooks: BackfillHooks, scan: ScanStore) -> bool:
     """Walk all of meetergo into `scan`; whether it showed every contact meetergo counts."""
     expected = 0
@@ -99,6 +110,7 @@ async def _scan_meetergo(client: MeetergoClient, hooks: BackfillHooks, scan: Sca
             client.iter_pages(sort_by=sort_by, sort_order=order)
         ) as pages:
             async for page in pages:
+                await yield_to_live()
                 if first:
                     hooks.phase(f"reading meetergo (by {sort_by})", page.total)
                     first = False
@@ -303,7 +315,7 @@ async def _backfill(
     shared = await scan.shared_emails()
     meetmatch_emails = set(emails.values())
     async for rows in scan.batches(BATCH):
-        batch = [c for c in _contacts(rows) if c.id not in paired]
+        batch = [c for c in await _batch_contacts(rows) if c.id not in paired]
         links.clear()
         batch_emails = {c.id: e for c in batch if isinstance(e := normalize_email(c.email), str)}
         await links.prefetch(meetergo_ids=[c.id for c in batch], emails=batch_emails.values())
@@ -316,6 +328,7 @@ async def _backfill(
         await links.prefetch(meetergo_ids=[c.id for found in same_email.values() for c in found])
         plans = []
         for contact in batch:
+            await yield_to_live()
             email = batch_emails.get(contact.id)
             same = same_email.get(email, [contact]) if email else [contact]
             plans.extend(

@@ -254,6 +254,52 @@ async def test_live_requests_go_before_waiting_background_ones() -> None:
     assert "live" in order[:5], order
 
 
+async def test_background_work_leaves_the_last_token_to_live_work() -> None:
+    """A saturating scan keeps one token back: the next webhook request goes out at once."""
+    from connector.clients.budget import background_work
+
+    budget = RateBudget(requests_per_minute=600, burst=4)  # one token every 100 ms
+    taken = 0
+
+    async def scan() -> None:
+        nonlocal taken
+        with background_work():
+            while True:
+                await budget.acquire()
+                taken += 1
+
+    scanning = asyncio.create_task(scan())
+    await asyncio.sleep(0.25)  # the scan has taken all it may: the burst less one, and refills
+    assert taken >= 3
+    started = time.monotonic()
+    await budget.acquire()  # live
+    assert time.monotonic() - started < 0.02
+    scanning.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await scanning
+
+
+async def test_background_steps_wait_while_live_work_is_applied() -> None:
+    from connector.clients.budget import background_work, live_work, yield_to_live
+
+    steps: list[str] = []
+
+    async def reconcile() -> None:
+        with background_work():
+            for _ in range(3):
+                await yield_to_live()
+                steps.append("scan")
+
+    async def webhook() -> None:
+        with live_work():
+            for _ in range(3):
+                await asyncio.sleep(0.01)  # awaits inside live work: the scan must not step
+                steps.append("live")
+
+    await asyncio.gather(webhook(), reconcile())
+    assert steps == ["live", "live", "live", "scan", "scan", "scan"]
+
+
 @respx.mock
 async def test_read_timeouts_are_retried_for_reads(http: httpx.AsyncClient) -> None:
     page = {"result": [{"item": MG_CONTACT}], "page": 1, "limit": 100, "total": 1, "totalPages": 1}
