@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +164,25 @@ class Timed:
     cpu_seconds: float
 
 
+def _high_water_mb(pid: int) -> float | None:
+    """The process's peak resident set so far (VmHWM), or None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def run_meetbridge(*args: str, timeout: float = 3600) -> Timed:
-    """Run `meetbridge <args>` in its own process; its peak RSS comes from wait4's rusage."""
+    """Run `meetbridge <args>` in its own process and measure it.
+
+    Peak memory is the kernel's high-water mark of the process's own memory (VmHWM), read
+    every 20 ms while it runs: it only grows, so the last reading is the peak. (wait4's
+    ru_maxrss is not used: it can carry a high-water mark from before the exec.)
+    """
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", *args],
@@ -174,17 +192,29 @@ def run_meetbridge(*args: str, timeout: float = 3600) -> Timed:
         env={**os.environ, "COLUMNS": "120"},
     )
     assert process.stdout is not None
+    peak = [0.0]
+
+    def watch() -> None:
+        while process.returncode is None:
+            reading = _high_water_mb(process.pid)
+            if reading is None:
+                return
+            peak[0] = max(peak[0], reading)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     output = process.stdout.read()  # drained while it runs: a full pipe would block it
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(status)
+    watcher.join()
     if wall > timeout:
         raise RuntimeError(f"meetbridge {' '.join(args)} took {wall:.0f} s")
     return Timed(
         returncode=process.returncode,
         output=output,
         wall_seconds=wall,
-        # ru_maxrss is in kilobytes on Linux.
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=peak[0],
         cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
