@@ -318,14 +318,18 @@ async def _backfill(
         batch = [c for c in await _batch_contacts(rows) if c.id not in paired]
         links.clear()
         batch_emails = {c.id: e for c in batch if isinstance(e := normalize_email(c.email), str)}
-        await links.prefetch(meetergo_ids=[c.id for c in batch], emails=batch_emails.values())
         same_email = {
             email: _contacts(found)
             for email, found in (
                 await scan.by_email([e for e in batch_emails.values() if e in shared])
             ).items()
         }
-        await links.prefetch(meetergo_ids=[c.id for found in same_email.values() for c in found])
+        # One lookup for the batch's links and those of the contacts sharing their emails.
+        await links.prefetch(
+            meetergo_ids=[c.id for c in batch]
+            + [c.id for found in same_email.values() for c in found],
+            emails=batch_emails.values(),
+        )
         plans = []
         for contact in batch:
             await yield_to_live()
